@@ -1,0 +1,1 @@
+"""The SFU: Worker > Room > Transport > Producer / Consumer. Forwards encoded frames; no HTTP code."""

@@ -1,0 +1,1 @@
+"""Tongbu server: app factory, settings, persistence, REST API, auth and CLI."""

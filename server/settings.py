@@ -1,0 +1,126 @@
+"""One typed settings tree for the whole process.
+
+Everything that is a timer, a limit or an address lives here so tests and
+deployments change behaviour through `TONGBU_*` environment variables instead
+of monkeypatching. Defaults give the embedded mode: SQLite and local files
+under `data_dir`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class IceServer(BaseModel):
+    """A STUN or TURN server handed to peers (W3C RTCIceServer shape)."""
+
+    urls: list[str]
+    username: str | None = None
+    credential: str | None = None
+
+
+class MediaSettings(BaseModel):
+    """Knobs of the SFU; the media package receives only this object."""
+
+    ice_servers: list[IceServer] = Field(default_factory=list)
+    # Public address announced in ICE candidates when the server sits behind NAT.
+    announced_address: str | None = None
+    udp_port_min: int | None = None
+    udp_port_max: int | None = None
+    # A consumer's queue of encoded frames; beyond it video is dropped until the
+    # next keyframe (audio has its own, larger, queue and is never dropped for video).
+    consumer_video_queue: int = 30
+    consumer_audio_queue: int = 100
+    # At most one keyframe request (PLI) per producer per this many seconds.
+    keyframe_request_interval: float = 1.0
+    # Keep the last keyframe and the delta frames after it, so a late joiner starts at once.
+    keyframe_cache_max_frames: int = 300
+    # Seconds a consumer must stay on a layer before the server moves it again.
+    layer_switch_hold: float = 4.0
+
+    @model_validator(mode="after")
+    def _port_range(self) -> MediaSettings:
+        if (self.udp_port_min is None) != (self.udp_port_max is None):
+            raise ValueError("udp_port_min and udp_port_max go together")
+        if self.udp_port_min is not None and self.udp_port_max is not None:
+            if not 1024 <= self.udp_port_min <= self.udp_port_max <= 65535:
+                raise ValueError("UDP port range must lie within 1024..65535")
+        return self
+
+
+class AuthSettings(BaseModel):
+    """Token lifetimes; short access tokens, refresh for humans, device tokens for classrooms."""
+
+    access_token_ttl: int = 15 * 60
+    refresh_token_ttl: int = 14 * 24 * 3600
+    device_token_ttl: int = 365 * 24 * 3600
+    room_token_ttl: int = 6 * 3600
+    pairing_code_ttl: int = 15 * 60
+    algorithm: str = "HS256"
+
+
+class SignalingSettings(BaseModel):
+    """Limits of the WebSocket protocol."""
+
+    max_message_bytes: int = 64 * 1024
+    join_timeout: float = 10.0
+    max_messages_per_second: float = 50.0
+
+
+class Settings(BaseSettings):
+    """Process settings; read from `TONGBU_*` env vars (nested with `__`)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TONGBU_", env_nested_delimiter="__", env_file=None, extra="ignore"
+    )
+
+    data_dir: Path = Path("tongbu-data")
+    database_url: str | None = None
+    storage_dir: Path | None = None
+    redis_url: str | None = None
+    # Never has a default in the repo: generated once into data_dir when unset.
+    secret_key: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = None
+    log_json: bool = True
+    log_level: str = "INFO"
+    auto_record: bool = False
+    media: MediaSettings = Field(default_factory=MediaSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    signaling: SignalingSettings = Field(default_factory=SignalingSettings)
+
+    @model_validator(mode="after")
+    def _fill_embedded_defaults(self) -> Settings:
+        if self.database_url is None:
+            self.database_url = f"sqlite+aiosqlite:///{(self.data_dir / 'tongbu.db').resolve()}"
+        if self.storage_dir is None:
+            self.storage_dir = self.data_dir / "recordings"
+        if self.secret_key is not None and len(self.secret_key) < 32:
+            raise ValueError("TONGBU_SECRET_KEY must be at least 32 characters")
+        return self
+
+    @property
+    def db_url(self) -> str:
+        assert self.database_url is not None
+        return self.database_url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db_url.startswith("sqlite")
+
+    def ensure_secret(self) -> str:
+        """Return the signing secret, creating `data_dir/secret.key` on first use."""
+        if self.secret_key:
+            return self.secret_key
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        self.secret_key = path.read_text().strip()
+        return self.secret_key

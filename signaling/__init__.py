@@ -1,0 +1,1 @@
+"""WebSocket signaling: typed protocol, sessions, room membership, floor control. No media code."""
