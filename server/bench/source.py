@@ -1,0 +1,90 @@
+"""A looping source of pre-encoded packets, paced in real time.
+
+aiortc's `MediaPlayer(decode=False)` restarts pts at 0 when it loops, which a
+receiver sees as a clock jump; this source keeps pts monotonic across loops and
+records when each frame was handed to the sender (for latency measurement).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+
+@dataclass
+class _Clip:
+    packets: list[tuple[int, bytes, bool]]  # pts (in clock units), payload, keyframe
+    duration: int  # clock units of one loop
+    clock_rate: int
+
+
+def load_clip(path: Path, kind: str) -> _Clip:
+    """Demux every packet of the first `kind` stream into memory, pts in RTP clock units."""
+    clock_rate = 90000 if kind == "video" else 48000
+    out: list[tuple[int, bytes, bool]] = []
+    with av.open(path.as_posix()) as container:
+        stream = next(s for s in container.streams if s.type == kind)
+        tb = stream.time_base
+        assert tb is not None
+        first: int | None = None
+        for packet in container.demux(stream):
+            if packet.pts is None or not packet.size:
+                continue
+            if first is None:
+                first = packet.pts
+            pts = int((packet.pts - first) * tb * clock_rate)
+            out.append((pts, bytes(packet), bool(packet.is_keyframe)))
+    out.sort(key=lambda p: p[0])
+    step = out[1][0] - out[0][0] if len(out) > 1 else clock_rate // 30
+    return _Clip(out, out[-1][0] + step, clock_rate)
+
+
+@dataclass
+class SendLog:
+    """When each payload left the source (monotonic seconds), keyed by payload hash."""
+
+    sent_at: dict[int, float] = field(default_factory=dict)
+
+
+class LoopingPacketTrack(MediaStreamTrack):
+    """Yields `av.Packet`s of a pre-encoded clip forever, at the clip's real-time pace."""
+
+    def __init__(self, path: Path, kind: str, log: SendLog | None = None) -> None:
+        super().__init__()
+        self.kind = kind
+        self._clip = load_clip(path, kind)
+        self._index = 0
+        self._loop = 0
+        self._start: float | None = None
+        self._log = log
+        self._time_base = fractions.Fraction(1, self._clip.clock_rate)
+
+    async def recv(self) -> av.Packet:  # type: ignore[override]
+        if self.readyState != "live":
+            raise MediaStreamError
+        clip = self._clip
+        pts, data, key = clip.packets[self._index]
+        pts += self._loop * clip.duration
+        self._index += 1
+        if self._index == len(clip.packets):
+            self._index = 0
+            self._loop += 1
+        if self._start is None:
+            self._start = time.monotonic()
+        wait = self._start + pts / clip.clock_rate - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        packet = av.Packet(data)
+        packet.pts = pts
+        packet.dts = pts
+        packet.time_base = self._time_base
+        packet.is_keyframe = key
+        if self._log is not None:
+            self._log.sent_at[hash(data)] = time.monotonic()
+        return packet
