@@ -44,6 +44,12 @@ class TokenExpired(Unauthenticated):
     code = "token_expired"
 
 
+class PairingCodeInvalid(Unauthenticated):
+    """Unknown, used or expired device pairing code (`details.reason` says which)."""
+
+    code = "pairing_code_invalid"
+
+
 class PermissionDenied(TongbuError):
     code = "permission_denied"
     status = 403
@@ -60,7 +66,10 @@ class Conflict(TongbuError):
 
 
 class InvalidState(TongbuError):
-    """The object is closed or not in a state that allows the call (mediasoup's InvalidStateError)."""
+    """The object is closed or not in a state that allows the call.
+
+    Named after mediasoup's InvalidStateError.
+    """
 
     code = "invalid_state"
     status = 409
@@ -107,7 +116,9 @@ def install_error_handlers(app: object) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {401: "unauthenticated", 403: "permission_denied", 404: "not_found",
-                405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status_code, "http_error")
+        codes = {401: "unauthenticated", 403: "permission_denied", 404: "not_found",
+                 405: "method_not_allowed", 413: "payload_too_large"}
+        code = codes.get(exc.status_code, "http_error")
         body = {"error": {"code": code, "message": str(exc.detail), "details": None}}
-        return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        return JSONResponse(body, status_code=exc.status_code, headers=headers)

@@ -61,6 +61,11 @@ class AuthSettings(BaseModel):
     room_token_ttl: int = 6 * 3600
     pairing_code_ttl: int = 15 * 60
     algorithm: str = "HS256"
+    # argon2id cost; the defaults follow RFC 9106's second recommendation, tests lower them.
+    password_time_cost: int = 3
+    password_memory_kib: int = 64 * 1024
+    # Failed logins are slowed by this many seconds to blunt password guessing.
+    login_failure_delay: float = 0.2
 
 
 class SignalingSettings(BaseModel):

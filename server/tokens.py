@@ -71,7 +71,9 @@ def default_grants(role: RoomRole) -> RoomGrants:
     return RoomGrants(publish=False, subscribe=True, hidden=True)
 
 
-def encode(secret: str, typ: TokenType, claims: dict[str, Any], ttl: int, alg: str = "HS256") -> str:
+def encode(
+    secret: str, typ: TokenType, claims: dict[str, Any], ttl: int, alg: str = "HS256"
+) -> str:
     now = int(time.time())
     payload = {**claims, "typ": typ.value, "iat": now, "exp": now + ttl, "jti": uuid.uuid4().hex}
     return jwt.encode(payload, secret, algorithm=alg)
