@@ -95,6 +95,8 @@ class Settings(BaseSettings):
     log_json: bool = True
     log_level: str = "INFO"
     auto_record: bool = False
+    # Local time of the schools: `?day=` / `?week=` timetable filters and the demo use it.
+    timezone: str = "Asia/Shanghai"
     media: MediaSettings = Field(default_factory=MediaSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     signaling: SignalingSettings = Field(default_factory=SignalingSettings)

@@ -1,13 +1,61 @@
-"""REST API routers. Owned by the foundation work (issue 3)."""
+"""REST API: routers per resource, wired into the app by `install_api`.
+
+`install_api` includes the routers and appends the database component to
+`app.state.components`: at startup it opens `Database` on `app.state.db` (and
+closes it on shutdown). Other packages reach the database through
+`app.state.db.session()`.
+"""
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
+
 from fastapi import FastAPI
 
+from server.auth import Passwords
+from server.db.engine import Database
 from server.settings import Settings
 
 
+async def database_component(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> None:
+    """Open the database for the app's lifetime. Migrations are run by the CLI, not here."""
+    db = Database.from_settings(settings)
+    await db.open()
+    app.state.db = db
+    stack.push_async_callback(db.close)
+
+
 def install_api(app: FastAPI, settings: Settings) -> None:
-    @app.get("/api/health", tags=["ops"])
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
+    from server.api import (
+        attendance,
+        auth,
+        classrooms,
+        courses,
+        evaluations,
+        events,
+        lessons,
+        ops,
+        org_units,
+        recordings,
+        users,
+    )
+
+    app.state.passwords = Passwords(settings)
+    app.state.metrics.register(ops.ServerCollector(app))
+    app.state.components.append(database_component)
+    for router in (
+        ops.router,
+        auth.router,
+        org_units.router,
+        org_units.schools,
+        classrooms.router,
+        users.router,
+        courses.router,
+        lessons.router,
+        attendance.router,
+        events.router,
+        evaluations.rubrics,
+        evaluations.router,
+        recordings.router,
+    ):
+        app.include_router(router)
