@@ -157,6 +157,37 @@ def audio_beep_onsets(path: Path) -> list[float]:
     return _edges(env, times, env.max() * 0.25, 0.3)
 
 
+def export_onsets(
+    path: Path, regions: list[tuple[int, int, int, int]]
+) -> tuple[list[list[float]], list[float]]:
+    """Flash onsets (s) inside each (x, y, w, h) region of an exported video, and beep onsets.
+
+    Lets a test check that the export kept the recording's alignment: the
+    tiles of two classrooms flash together and the mixed audio beeps with them.
+    """
+    times: list[float] = []
+    lumas: list[list[float]] = [[] for _ in regions]
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        for frame in c.decode(stream):
+            if frame.pts is None:
+                continue
+            y = frame.to_ndarray(format="gray")
+            times.append(float(frame.pts * stream.time_base))
+            for i, (x0, y0, w, h) in enumerate(regions):
+                # the middle of the tile: away from the counter band and padding
+                lumas[i].append(float(y[y0 + h // 3:y0 + 2 * h // 3,
+                                        x0 + w // 3:x0 + 2 * w // 3].mean()))
+    out: list[list[float]] = []
+    for series in lumas:
+        arr = np.array(series)
+        if arr.size == 0 or arr.max() - arr.min() < 40:
+            out.append([])
+            continue
+        out.append(_edges(arr, np.array(times), (arr.min() + arr.max()) / 2, 0.3))
+    return out, audio_beep_onsets(path)
+
+
 def track_onsets(directory: Path, track: Track) -> TrackOnsets:
     """All onsets of a track's segments on the lesson timeline (ms)."""
     onsets: list[float] = []
