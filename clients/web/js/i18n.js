@@ -1,0 +1,86 @@
+// Message catalogue: zh-CN by default, English on request. Every visible string
+// comes from i18n/<lang>.json; markup refers to keys with data-i18n attributes.
+const STORAGE_KEY = 'tongbu.lang';
+export const LANGS = ['zh-CN', 'en'];
+let catalogue = {};
+let fallback = {};
+let current = 'zh-CN';
+
+export function lang() {
+  return current;
+}
+
+function pick() {
+  const fromUrl = new URLSearchParams(location.search).get('lang');
+  const stored = localStorage.getItem(STORAGE_KEY);
+  const wanted = fromUrl || stored || 'zh-CN';
+  return LANGS.includes(wanted) ? wanted : 'zh-CN';
+}
+
+async function fetchCatalogue(code) {
+  const url = new URL(`../i18n/${code}.json`, import.meta.url);
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`catalogue ${code}: HTTP ${res.status}`);
+  return res.json();
+}
+
+export async function initI18n() {
+  current = pick();
+  fallback = await fetchCatalogue('zh-CN');
+  catalogue = current === 'zh-CN' ? fallback : await fetchCatalogue(current);
+  document.documentElement.lang = current;
+  applyI18n(document);
+}
+
+export async function setLang(code) {
+  if (!LANGS.includes(code)) return;
+  localStorage.setItem(STORAGE_KEY, code);
+  current = code;
+  catalogue = code === 'zh-CN' ? fallback : await fetchCatalogue(code);
+  document.documentElement.lang = code;
+  applyI18n(document);
+  document.dispatchEvent(new CustomEvent('langchange', { detail: code }));
+}
+
+/** Translate `key`, replacing {name} placeholders from `params`. */
+export function t(key, params = {}) {
+  let text = catalogue[key] ?? fallback[key];
+  if (text === undefined) {
+    console.warn('i18n: missing key', key);
+    text = key;
+  }
+  return text.replace(/\{(\w+)\}/g, (m, name) => (name in params ? String(params[name]) : m));
+}
+
+export function has(key) {
+  return key in catalogue || key in fallback;
+}
+
+/**
+ * Fill elements carrying data-i18n (text) and data-i18n-attr
+ * ("placeholder:key;aria-label:key") under `root`.
+ */
+export function applyI18n(root) {
+  root.querySelectorAll('[data-i18n]').forEach((el) => {
+    el.textContent = t(el.dataset.i18n);
+  });
+  root.querySelectorAll('[data-i18n-attr]').forEach((el) => {
+    for (const pair of el.dataset.i18nAttr.split(';')) {
+      const [attr, key] = pair.split(':').map((s) => s.trim());
+      if (attr && key) el.setAttribute(attr, t(key));
+    }
+  });
+  const title = document.querySelector('title[data-i18n]');
+  if (title) document.title = t(title.dataset.i18n);
+}
+
+/** Format a date/time in the current language. */
+export function fmtTime(value, opts = { hour: '2-digit', minute: '2-digit' }) {
+  const d = value instanceof Date ? value : new Date(value);
+  return d.toLocaleTimeString(current, opts);
+}
+
+export function fmtDate(value, opts = { month: 'long', day: 'numeric', weekday: 'short' }) {
+  const d = value instanceof Date ? value : new Date(value);
+  return d.toLocaleDateString(current, opts);
+}
