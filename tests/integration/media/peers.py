@@ -72,7 +72,9 @@ def _capabilities(mime: str) -> list:
     return chosen[:1]
 
 
-async def publish(transport: Transport, tracks: Sequence[tuple[Clip, TrackInfo]]) -> RTCPeerConnection:
+async def publish(
+    transport: Transport, tracks: Sequence[tuple[Clip, TrackInfo]]
+) -> RTCPeerConnection:
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     infos: list[TrackInfo] = []
     taps = []
@@ -147,7 +149,9 @@ class Subscriber:
 
     def count(self, kind: str | None = None) -> int:
         return sum(
-            len(v) for mid, v in self.frames.items() if kind is None or self.mimes[mid].startswith(kind)
+            len(v)
+            for mid, v in self.frames.items()
+            if kind is None or self.mimes[mid].startswith(kind)
         )
 
     def of_kind(self, kind: str) -> list[Received]:
@@ -163,8 +167,9 @@ class Subscriber:
         await self.pc.close()
 
 
-async def wait_for(predicate, timeout: float, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
+async def wait_for(predicate, within: float, interval: float = 0.05) -> bool:
+    """Poll ``predicate`` until true or ``within`` seconds pass."""
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if predicate():
             return True
