@@ -269,6 +269,11 @@ class TongbuClient:
         if not task.cancelled() and task.exception() is not None:
             logger.error("client task failed", exc_info=task.exception())
 
+    @property
+    def close_code(self) -> int | None:
+        """The WebSocket close code once the socket closed (see protocol.CLOSE_CODES)."""
+        return getattr(self._ws, "close_code", None) if self._ws is not None else None
+
     # ------------------------------------------------------------ wire
 
     async def connect(self) -> None:
@@ -550,7 +555,8 @@ class TongbuClient:
                 keyframe = _vp8_keyframe(data) if codec.mimeType.lower() == "video/vp8" else None
                 self._frame(inbound, data=data, timestamp=timestamp, keyframe=keyframe)
 
-            inbound.tap = ReceiverTap(transceiver.receiver, on_frame, lambda: None)
+            inbound.tap = ReceiverTap(transceiver.receiver)
+            inbound.tap.bind(on_frame, lambda: None)
 
     async def _read_decoded(self, inbound: _Inbound, track: MediaStreamTrack) -> None:
         while True:
