@@ -55,9 +55,12 @@ class Recording:
         with self._lock:
             self.store.save(self.manifest)
 
-    def log_event(self, type_: str, actor: str | None = None, **data: Any) -> LessonEvent:
-        event = LessonEvent(offset_ms=round(self.clock.now_ms(), 1), utc=datetime.now(UTC),
-                            type=type_, actor=actor, data=data)
+    def log_event(self, type_: str, actor: str | None = None, *,
+                  at: tuple[float, datetime] | None = None, **data: Any) -> LessonEvent:
+        """Append an event; `at` = (offset_ms, utc) taken when it happened, default now."""
+        offset, utc = at if at is not None else (self.clock.now_ms(), datetime.now(UTC))
+        event = LessonEvent(offset_ms=round(offset, 1), utc=utc, type=type_, actor=actor,
+                            data=data)
         self.events.append(event)
         return event
 
