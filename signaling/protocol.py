@@ -182,6 +182,8 @@ class Join(_Message):
 
 
 class Leave(_Message):
+    """Leave the room; the server replies (if `id`) and closes with `client_leave`."""
+
     type: Literal["leave"] = "leave"
 
 
@@ -208,12 +210,16 @@ class Unpublish(_Message):
 
 
 class Subscribe(_Message):
+    """Consume a producer of this room (beyond auto-subscribe); media follows in an `offer`."""
+
     type: Literal["subscribe"] = "subscribe"
     producer_id: _ID
     layer: Layer | None = None
 
 
 class Unsubscribe(_Message):
+    """Stop consuming a producer's source; its m-section goes inactive in the next `offer`."""
+
     type: Literal["unsubscribe"] = "unsubscribe"
     producer_id: _ID
 
@@ -247,6 +253,8 @@ class FloorRequest(_Message):
 
 
 class FloorGrant(_Message):
+    """Moderator gives the floor (连麦) to a classroom; its producers are resumed."""
+
     type: Literal["floor_grant"] = "floor_grant"
     participant_id: _ID
 
@@ -290,6 +298,8 @@ class StatsRequest(_Message):
 
 
 class Ping(_Message):
+    """Liveness / round-trip check; answered with `pong` (also before `join`)."""
+
     type: Literal["ping"] = "ping"
 
 
@@ -316,6 +326,8 @@ ClientMessage = Annotated[
 
 
 class Joined(_Message):
+    """Reply to `join`: who you are, who is visible, what is published, the floor."""
+
     type: Literal["joined"] = "joined"
     participant_id: str
     room: str
@@ -331,27 +343,37 @@ class Joined(_Message):
 
 
 class ParticipantJoined(_Message):
+    """A visible participant arrived (hidden ones are never announced)."""
+
     type: Literal["participant_joined"] = "participant_joined"
     participant: ParticipantInfo
 
 
 class ParticipantLeft(_Message):
+    """A visible participant left; `reason` says how (leave, disconnect, replaced...)."""
+
     type: Literal["participant_left"] = "participant_left"
     participant_id: str
     reason: CloseReason
 
 
 class ParticipantUpdated(_Message):
+    """Hand raised/lowered, floor gained/lost or mute changed."""
+
     type: Literal["participant_updated"] = "participant_updated"
     participant: ParticipantInfo
 
 
 class ProducerAdded(_Message):
+    """A new track; consumers that auto-subscribe get it in the next `offer`."""
+
     type: Literal["producer_added"] = "producer_added"
     producer: ProducerInfo
 
 
 class ProducerRemoved(_Message):
+    """A track ended (unpublished, or its owner left)."""
+
     type: Literal["producer_removed"] = "producer_removed"
     producer_id: str
     participant_id: str
@@ -382,12 +404,16 @@ class Subscribed(_Message):
 
 
 class FloorChanged(_Message):
+    """The floor holder or the hand-raise queue changed."""
+
     type: Literal["floor_changed"] = "floor_changed"
     floor: FloorState
     previous: str | None = None
 
 
 class Muted(_Message):
+    """A participant's audio or video was muted/unmuted server-side, `by` whom."""
+
     type: Literal["muted"] = "muted"
     participant_id: str
     kind: Kind
@@ -396,6 +422,8 @@ class Muted(_Message):
 
 
 class Stats(_Message):
+    """Reply to `stats_request`: media counters per producer / consumer id."""
+
     type: Literal["stats"] = "stats"
     producers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     consumers: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -409,16 +437,22 @@ class Ok(_Message):
 
 
 class Error(_Message):
+    """A request failed; `id` is the request's. The socket stays open."""
+
     type: Literal["error"] = "error"
     code: ErrorCode
     message: str = ""
 
 
 class Pong(_Message):
+    """Reply to `ping`."""
+
     type: Literal["pong"] = "pong"
 
 
 class Closed(_Message):
+    """Last message before the server closes the socket; see CloseReason."""
+
     type: Literal["closed"] = "closed"
     reason: CloseReason
     message: str = ""

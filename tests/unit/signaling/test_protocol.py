@@ -115,3 +115,17 @@ def test_schema_lists_both_directions() -> None:
     server = schema["properties"]["server_to_client"]["discriminator"]["mapping"]
     assert len(client) == 15 and len(server) == 16
     assert set(schema["x-error-codes"]) == {c.value for c in ErrorCode}
+
+
+def test_checked_in_docs_match_the_models() -> None:
+    """docs/protocol.md and docs/protocol.json are generated; regenerate when this fails."""
+    from pathlib import Path
+
+    from signaling.schema import BEGIN, END, markdown
+
+    root = Path(__file__).resolve().parents[3]
+    doc = (root / "docs" / "protocol.md").read_text()
+    assert doc[doc.index(BEGIN) : doc.index(END) + len(END)] == markdown()
+    assert json.loads((root / "docs" / "protocol.json").read_text()) == json.loads(
+        json.dumps(json_schema())
+    )
