@@ -73,19 +73,25 @@ def capability_for(codec: RTCRtpCodecParameters) -> list[RTCRtpCodecCapability]:
     caps = RTCRtpSender.getCapabilities(kind).codecs
     mime = codec.mimeType.lower()
     chosen: RTCRtpCodecCapability | None = None
-    for cap in caps:
-        if cap.mimeType.lower() != mime:
-            continue
-        if mime == "video/h264":
-            want = str(codec.parameters.get("profile-level-id", "42e01f")).lower()
-            if str(cap.parameters.get("profile-level-id", "")).lower() != want:
+    # H.264: the exact profile-level-id first, else the same profile at aiortc's level
+    # (a browser may publish 42e034; level only bounds the decoder, the bitstream is the same)
+    for prefix_len in (6, 4):
+        for cap in caps:
+            if cap.mimeType.lower() != mime:
                 continue
-            if str(cap.parameters.get("packetization-mode", "0")) != str(
-                codec.parameters.get("packetization-mode", "0")
-            ):
-                continue
-        chosen = cap
-        break
+            if mime == "video/h264":
+                want = str(codec.parameters.get("profile-level-id", "42e01f")).lower()
+                have = str(cap.parameters.get("profile-level-id", "")).lower()
+                if have[:prefix_len] != want[:prefix_len]:
+                    continue
+                if str(cap.parameters.get("packetization-mode", "0")) != str(
+                    codec.parameters.get("packetization-mode", "0")
+                ):
+                    continue
+            chosen = cap
+            break
+        if chosen is not None:
+            break
     if chosen is None:
         raise Unsupported(f"cannot forward {codec.mimeType} {dict(codec.parameters)}")
     result = [chosen]

@@ -30,3 +30,18 @@ async def test_collector_reads_the_worker_into_a_private_registry():
     await worker.close()
     assert worker.stats().rooms == 0
     assert "tongbu_media_rooms 0.0" in generate_latest(registry).decode()
+
+
+def test_h264_capability_keeps_profile_and_packetization_mode():
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+    from media.codecs import capability_for
+
+    browser = RTCRtpCodecParameters(
+        mimeType="video/H264", clockRate=90000, payloadType=102,
+        parameters={"packetization-mode": 1, "profile-level-id": "42e034"},
+    )
+    caps = capability_for(browser)
+    assert caps[0].parameters["profile-level-id"] == "42e01f"
+    assert str(caps[0].parameters["packetization-mode"]) == "1"
+    assert caps[1].mimeType == "video/rtx"
