@@ -228,3 +228,42 @@ async def test_client_vanishing_mid_ice_frees_everything(
     assert dict(live_server.app.state.worker.rooms) == {}
     assert not room.tasks and room.closed and room.media.closed
     assert not room.media.transports
+
+
+async def test_mute_unsubscribe_and_unpublish(live_server: LiveServer, clip: Path) -> None:
+    teacher = client(live_server, "teacher", RoomRole.TEACHER)
+    school = client(live_server, "school-a")
+    other = client(live_server, "school-b")
+    try:
+        for c in (teacher, school, other):
+            await c.join()
+        mine = await school.publish_file(clip)
+        await teacher.grant_floor(school.participant_id)  # type: ignore[arg-type]
+        audio = next(p.id for p in mine if p.kind == "audio")
+        video = next(p.id for p in mine if p.kind == "video")
+        await other.wait_for_frames(3, producer_ids=[audio, video], within=15)
+
+        muted: list[object] = []
+        other.on_muted(muted.append)
+        await teacher.mute(school.participant_id, "audio")  # type: ignore[arg-type]
+        await other.wait_until(lambda: len(muted) == 1, within=5)
+        room = live_server.hub.rooms["lesson-1"]
+        producers = room.participants[school.participant_id].producers
+        assert producers[audio].paused and not producers[video].paused
+        assert other.participants[school.participant_id].muted == ["audio"]
+
+        offers = other.offers
+        await other.unsubscribe(video)
+        await other.wait_until(lambda: other.offers > offers, within=10)  # m-section inactive
+        await asyncio.sleep(0.3)
+        assert await counts_after(other, [video], 0.8) == other.frames[video]
+        with pytest.raises(SignalingError) as err:
+            await other.unsubscribe(video)
+        assert err.value.code is ErrorCode.NOT_FOUND
+
+        await school.unpublish(video)
+        await teacher.wait_until(lambda: video not in teacher.producers, within=5)
+        assert audio in teacher.producers
+    finally:
+        for c in (school, other, teacher):
+            await c.leave()

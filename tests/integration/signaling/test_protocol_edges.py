@@ -122,3 +122,16 @@ async def test_protocol_schema_is_served(live_server: LiveServer) -> None:
     assert {"join", "publish", "subscribe", "answer", "ice", "floor_grant"} <= client_types
     assert "closed" in schema["properties"]["server_to_client"]["discriminator"]["mapping"]
     assert schema["x-close-reasons"]["message_too_large"] == 1009
+
+
+async def test_media_worker_metrics_are_in_the_app_registry(live_server: LiveServer) -> None:
+    from prometheus_client import generate_latest
+
+    c = TongbuClient(live_server.url, live_server.token("school"))
+    try:
+        await c.join()
+        text = generate_latest(live_server.app.state.metrics).decode()
+        rooms = [line for line in text.splitlines() if line.startswith("tongbu_media_rooms")]
+        assert rooms and float(rooms[0].split()[-1]) == 1.0
+    finally:
+        await c.leave()
