@@ -80,6 +80,11 @@ class Recording:
         with self._lock:
             if track_id in self.writers and not self.writers[track_id].closed:
                 return self.writers[track_id]
+            name = codec.lower().split("/")[-1]
+            if name not in CLOCK_RATES:
+                from server.errors import Unsupported
+
+                raise Unsupported(f"cannot record codec {codec}")
             track = self.manifest.track(track_id)
             if track is None:
                 track = Track(id=track_id, participant=participant, classroom=classroom,
@@ -87,7 +92,7 @@ class Recording:
                 self.manifest.tracks.append(track)
             if main:
                 self.manifest.main_participant = participant
-            rate = CLOCK_RATES.get(codec.lower().split("/")[-1], 90000)
+            rate = CLOCK_RATES[name]
             writer = TrackWriter(self.directory, track, TrackTimeline(self.clock, rate),
                                  self.save, cluster_ms=self.cluster_ms)
             self.writers[track_id] = writer

@@ -204,3 +204,61 @@ def feed(recording: object, tracks: list[SyntheticTrack]) -> None:
         else:
             ntp, rtp = payload  # type: ignore[misc]
             recording.sender_report(track_id, ntp, rtp)
+
+
+def record_synthetic_lesson(
+    directory: object,
+    *,
+    classrooms: tuple[tuple[str, float], ...] = (("teacher", 0.5), ("village-1", 1.2)),
+    duration_s: float = 5.0,
+    flash_every_s: float = 1.0,
+    video_delay_s: float = 0.15,
+    audio_delay_s: float = 0.03,
+    sender_reports: bool = True,
+    audio_sr_error_ms: dict[str, float] | None = None,
+    audio_clock_error: float = 0.0,
+    seed: int = 7,
+) -> object:
+    """Record a simulated lesson: each classroom joins at its offset and sends the test signal.
+
+    Flashes happen at the same *lesson* instants (multiples of `flash_every_s`)
+    in every classroom, so on a correct timeline all classrooms flash
+    together and every beep coincides with its flash. Video is delayed more
+    than audio on arrival (as a jitter buffer does), SRs carry the true
+    sender clock. Fault injection: `audio_sr_error_ms` shifts a classroom's
+    audio SRs; `audio_clock_error` makes its audio RTP clock run fast by
+    that fraction (drift). Returns the closed `Recording`.
+    """
+    import random
+    from pathlib import Path
+
+    from recorder.recording import Recording
+
+    rng = random.Random(seed)
+    lesson_start = 1_700_000_000.0
+    rec = Recording(Path(str(directory)), recording_id=Path(str(directory)).name,
+                    room="lesson", lesson_start_unix=lesson_start)
+    tracks: list[SyntheticTrack] = []
+    n_flashes = int(duration_s / flash_every_s) + 3
+    for i, (name, joined_at) in enumerate(classrooms):
+        local = [k * flash_every_s - joined_at for k in range(1, n_flashes)]
+        local = [t for t in local if 0.1 <= t <= duration_s - 0.2]
+        video = encode_video(duration_s, local)
+        audio = encode_audio(duration_s, local)
+        if audio_clock_error:
+            audio = [MediaPacket(p.time_s * (1 + audio_clock_error), p.data, p.keyframe)
+                     for p in audio]
+        rec.add_track(f"{name}-cam", participant=name, classroom=name, kind="video",
+                      codec="video/VP8", main=i == 0)
+        rec.add_track(f"{name}-mic", participant=name, classroom=name, kind="audio",
+                      codec="audio/opus", source="mic")
+        start = lesson_start + joined_at
+        sr = 1.0 if sender_reports else 0.0
+        tracks.append(SyntheticTrack(f"{name}-cam", video, 90000, rng.randrange(1 << 32),
+                                     start, video_delay_s, sr))
+        tracks.append(SyntheticTrack(f"{name}-mic", audio, 48000, rng.randrange(1 << 32),
+                                     start, audio_delay_s, sr,
+                                     (audio_sr_error_ms or {}).get(name, 0.0)))
+    feed(rec, tracks)
+    rec.close()
+    return rec
