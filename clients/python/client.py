@@ -318,7 +318,12 @@ class TongbuClient:
         except websockets.ConnectionClosed:
             pass
         finally:
-            self._finish(self.close_reason)
+            reason = self.close_reason
+            if reason is None and self.close_code in (1001, 1012):
+                # The ASGI server closes sockets itself on shutdown (1012, service
+                # restart) before the app could send `closed`: same meaning.
+                reason = CloseReason.SERVER_SHUTDOWN
+            self._finish(reason)
 
     def _finish(self, reason: CloseReason | None, text: str = "") -> None:
         if self.closed.is_set():

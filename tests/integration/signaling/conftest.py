@@ -75,6 +75,13 @@ class LiveServer:
     app: FastAPI
     settings: Settings
     url: str
+    server: uvicorn.Server
+    task: asyncio.Task[None]
+
+    async def stop(self) -> None:
+        """Shut uvicorn down (lifespan shutdown included); idempotent."""
+        self.server.should_exit = True
+        await asyncio.wait_for(asyncio.shield(self.task), 15)
 
     def token(
         self,
@@ -116,7 +123,7 @@ async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
         await asyncio.sleep(0.02)
     assert server.started, "uvicorn did not start"
     try:
-        yield LiveServer(app, settings, f"ws://127.0.0.1:{port}/ws")
+        yield LiveServer(app, settings, f"ws://127.0.0.1:{port}/ws", server, task)
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 15)

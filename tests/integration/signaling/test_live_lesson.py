@@ -13,7 +13,7 @@ import pytest
 
 from clients.python import SignalingError, TongbuClient
 from server.tokens import RoomGrants, RoomRole
-from signaling.protocol import ErrorCode, Publish, TrackSpec
+from signaling.protocol import CloseReason, ErrorCode, Publish, TrackSpec
 from tests.integration.signaling.conftest import LiveServer
 
 pytestmark = pytest.mark.media
@@ -267,3 +267,21 @@ async def test_mute_unsubscribe_and_unpublish(live_server: LiveServer, clip: Pat
     finally:
         for c in (school, other, teacher):
             await c.leave()
+
+
+async def test_server_shutdown_closes_sessions_and_rooms(
+    live_server: LiveServer, clip: Path
+) -> None:
+    teacher = client(live_server, "teacher", RoomRole.TEACHER)
+    school = client(live_server, "school-a")
+    await teacher.join()
+    producers = await teacher.publish_file(clip)
+    await school.join()
+    await school.wait_for_frames(3, producer_ids=[p.id for p in producers], within=15)
+    worker = live_server.app.state.worker
+    await live_server.stop()
+    for c in (teacher, school):
+        await c.wait_until(c.closed.is_set, within=5)
+        assert c.close_reason is CloseReason.SERVER_SHUTDOWN
+        await c.close()
+    assert live_server.hub.rooms == {} and dict(worker.rooms) == {}
