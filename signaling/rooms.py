@@ -107,7 +107,10 @@ class Renegotiator:
     async def _run(self) -> None:
         while self._dirty and not self._transport.closed:
             self._dirty = False
-            sdp = await self._transport.create_offer()
+            try:
+                sdp = await self._transport.create_offer()
+            except InvalidState:
+                return  # the transport closed under us (participant leaving): nothing to do
             loop = asyncio.get_running_loop()
             self._answer = loop.create_future()
             self._send(Offer(sdp=sdp, consumers=consumer_infos(sdp, self._consumers())))

@@ -331,8 +331,8 @@ class Session:
             case LayerPreference(consumer_id=cid, producer_id=pid, layer=layer):
                 room.set_layer(p, cid, pid, layer)
             case StatsRequest(scope=scope):
-                producers, consumers, room_stats = room.stats(p, scope)
-                return Stats(producers=producers, consumers=consumers, room=room_stats)
+                mine, theirs, room_stats = room.stats(p, scope)
+                return Stats(producers=mine, consumers=theirs, room=room_stats)
         return None
 
     async def _join(self, message: Join) -> _Sent:
