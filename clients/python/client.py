@@ -128,6 +128,7 @@ class ReceivedFrame:
 class _Inbound:
     producer_id: str
     kind: str
+    receiver: Any = None  # aiortc RTCRtpReceiver
     task: asyncio.Task[None] | None = None
     tap: Any = None
 
@@ -517,6 +518,17 @@ class TongbuClient:
             _Message,
         )
 
+    def receiver_for(self, producer_id: str) -> Any:
+        """The aiortc `RTCRtpReceiver` carrying a producer (latest one), or None.
+
+        For consumers of the raw RTP side, e.g. the recorder reading RTCP sender
+        reports to map the producer's RTP clock onto the lesson timeline.
+        """
+        for inbound in reversed(list(self._inbound.values())):
+            if inbound.producer_id == producer_id:
+                return inbound.receiver
+        return None
+
     async def _on_offer(self, offer: Offer) -> None:
         """Answer the server's renegotiation of the recv transport (one at a time)."""
         async with self._offer_lock:
@@ -549,7 +561,7 @@ class TongbuClient:
         if info is None or transceiver is None or mid is None:
             logger.warning("track %s (mid %s) matches no consumer", track.id, mid)
             return
-        inbound = _Inbound(info.producer_id, track.kind)
+        inbound = _Inbound(info.producer_id, track.kind, transceiver.receiver)
         self._inbound[mid] = inbound
         if self.decode:
             inbound.task = self._spawn(self._read_decoded(inbound, track))

@@ -47,6 +47,8 @@ async def test_teacher_media_reaches_three_classrooms(live_server: LiveServer, c
             assert c.offers >= 1
         # Announcements: the teacher saw the three classrooms arrive.
         await teacher.wait_until(lambda: len(teacher.participants) == 3, within=5)
+        assert classrooms[0].receiver_for(ids[0]) is not None
+        assert classrooms[0].receiver_for("unknown") is None
         stats = await classrooms[0].get_stats()
         sent = {row["producer_id"]: row["frames_sent"] for row in stats.consumers.values()}
         assert set(sent) == set(ids) and all(n > 0 for n in sent.values())
