@@ -151,18 +151,23 @@ const DAY_START_H = 7;
 const DAY_END_H = 20;
 const SNAP_MIN = 5;
 
-function clashText(err) {
+/** "Clash: with «title» (time): the teacher…, the main classroom…" from the 409 details. */
+function clashText(err, known = []) {
   const d = err.details;
-  const list = Array.isArray(d) ? d : (d && (d.clashes || d.conflicts)) || (d ? [d] : []);
-  const parts = list.map((c) => {
-    const what = c.resource || c.kind || c.field || '';
-    const whatText = what ? t(`clash.${what}`) : '';
-    const name = c.title || c.lesson_title || (c.lesson && c.lesson.title) || (c.lesson_id ? `#${c.lesson_id}` : '');
-    const s = c.starts_at || (c.lesson && c.lesson.starts_at);
-    const e = c.ends_at || (c.lesson && c.lesson.ends_at);
-    const when = s && e ? ` ${fmtDate(s)} ${fmtTime(s)}–${fmtTime(e)}` : '';
-    return `${whatText}${whatText && name ? ' · ' : ''}${name}${when}`.trim();
-  }).filter(Boolean);
+  const list = Array.isArray(d) ? d : (d && d.clashes) || [];
+  const byLesson = new Map();
+  for (const c of list) {
+    const key = c.lesson_id ?? '?';
+    if (!byLesson.has(key)) byLesson.set(key, { c, what: [] });
+    const what = c.resource ? t(`clash.${c.resource}`) : '';
+    if (what && !byLesson.get(key).what.includes(what)) byLesson.get(key).what.push(what);
+  }
+  const parts = [...byLesson.entries()].map(([id, { c, what }]) => {
+    const other = known.find((l) => l.id === id);
+    const title = other ? L.title(other) : `#${id}`;
+    const when = c.starts_at && c.ends_at ? `${fmtDate(c.starts_at)} ${fmtTime(c.starts_at)}–${fmtTime(c.ends_at)}` : '';
+    return t('timetable.clash_item', { title, when, what: what.join(t('timetable.list_sep')) });
+  });
   return parts.length ? t('timetable.clash_with', { what: parts.join('；') }) : t('timetable.clash', { message: err.message });
 }
 
@@ -177,7 +182,7 @@ async function timetableTab(panel) {
     h('button', { type: 'button', class: 'btn btn-secondary', id: 'week-next', onclick: () => { weekStart = addDays(weekStart, 7); show('timetable'); } }, t('timetable.next')),
     h('strong', {}, `${fmtDate(days[0], { month: 'long', day: 'numeric' })} – ${fmtDate(days[6], { month: 'long', day: 'numeric' })}`),
     h('span', { class: 'muted' }, t('timetable.hint')));
-  const hourH = 44;
+  const hourH = 52;
   const grid = h('div', { class: 'week', id: 'week-grid', style: `--hour-h:${hourH}px` });
   const todayIso = isoDay(new Date());
   grid.append(h('div', { class: 'week-head' }, ''));
@@ -210,7 +215,7 @@ async function timetableTab(panel) {
       await show('timetable');
     } catch (e) {
       block.classList.add('clash');
-      warning.textContent = e.status === 409 ? clashText(e) : describeError(e);
+      warning.textContent = e.status === 409 ? clashText(e, lessons) : describeError(e);
       warning.dataset.code = e.code;
       warning.hidden = false;
       const col = cols.find((c) => c.dataset.day === isoDay(L.start(l)));
@@ -227,7 +232,7 @@ async function timetableTab(panel) {
     const block = h('div', {
       class: `lesson-block ${state}`, tabindex: '0', role: 'button', dataset: { lessonId: l.id },
       'aria-label': t('timetable.block_label', { label }), title: label,
-    }, h('strong', {}, L.title(l)), h('br'), `${fmtTime(s)}–${fmtTime(L.end(l))}`, h('br'), L.teacher(l));
+    }, h('strong', {}, L.title(l)), ' ', h('span', { class: 'when' }, `${fmtTime(s)}–${fmtTime(L.end(l))}`), h('br'), L.teacher(l));
     place(block, s, L.end(l));
     col.append(block);
     if (state !== 'scheduled') continue;

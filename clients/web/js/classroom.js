@@ -164,8 +164,21 @@ async function runLesson(lesson) {
   state.handRaised = false;
   state.phase = 'live';
   renderLive();
+  // The lesson ends through the REST API; the room itself may stay open while
+  // classrooms are in it, so check the lesson when the teacher leaves and now and then.
+  const checkEnded = async () => {
+    try {
+      const l = await api.get(P.lesson(lesson.id), { auth: 'device' });
+      if (L.state(l) !== 'live' && state.session === session) await session.close();
+    } catch { /* offline: the socket heartbeat notices */ }
+  };
+  const checker = setInterval(checkEnded, Math.max(3000, POLL_MS * 3));
+  session.addEventListener('participant_left', (ev) => {
+    if (ev.detail.participant && ev.detail.participant.role === 'teacher') checkEnded();
+  });
   const done = new Promise((resolve) => {
     session.addEventListener('closed', (ev) => {
+      clearInterval(checker);
       const reason = ev.detail.reason;
       resolve(reason === 'room_closed' || ev.detail.byUs ? 'ended' : 'retry');
     }, { once: true });

@@ -33,6 +33,7 @@ export class LiveSession extends EventTarget {
     this.participantId = null;
     this.participants = new Map(); // id -> ParticipantInfo (visible ones)
     this.producers = new Map(); // id -> ProducerInfo
+    this.consumers = new Map(); // id -> ConsumerInfo
     this.consumersByMid = new Map(); // mid -> ConsumerInfo
     this.tracksByProducer = new Map(); // producer id -> MediaStreamTrack
     this.floor = { holder: null, queue: [] };
@@ -136,10 +137,12 @@ export class LiveSession extends EventTarget {
         this.participants.set(msg.participant.id, msg.participant);
         this.emit('participant_updated', msg.participant);
         break;
-      case 'participant_left':
+      case 'participant_left': {
+        const gone = this.participants.get(msg.participant_id);
         this.participants.delete(msg.participant_id);
-        this.emit('participant_left', msg);
+        this.emit('participant_left', { ...msg, participant: gone });
         break;
+      }
       case 'producer_added':
         this.producers.set(msg.producer.id, msg.producer);
         this.emit('producer_added', msg.producer);
@@ -180,7 +183,19 @@ export class LiveSession extends EventTarget {
   }
 
   async onOffer(msg) {
-    for (const c of msg.consumers || []) if (c.mid != null) this.consumersByMid.set(String(c.mid), c);
+    // Map m-sections to consumers: by `mid` when the server gives it, else by the
+    // msid track id of each m-section of the offer (a=msid:<stream> <track>).
+    const midByTrack = new Map();
+    for (const section of msg.sdp.split(/\r?\nm=/).slice(1)) {
+      const mid = /\na=mid:(\S+)/.exec(`\n${section}`);
+      const msid = /\na=msid:\S+ (\S+)/.exec(`\n${section}`);
+      if (mid && msid) midByTrack.set(msid[1], mid[1]);
+    }
+    for (const c of msg.consumers || []) {
+      this.consumers.set(c.id, c);
+      const mid = c.mid != null ? String(c.mid) : midByTrack.get(c.track_id);
+      if (mid != null) this.consumersByMid.set(mid, c);
+    }
     await this.sub.setRemoteDescription({ type: 'offer', sdp: msg.sdp });
     const answer = await this.sub.createAnswer();
     await this.sub.setLocalDescription(answer);
@@ -205,7 +220,7 @@ export class LiveSession extends EventTarget {
     const mid = ev.transceiver && ev.transceiver.mid;
     let consumer = mid != null ? this.consumersByMid.get(String(mid)) : null;
     if (!consumer) {
-      for (const c of this.consumersByMid.values()) if (c.track_id && c.track_id === ev.track.id) consumer = c;
+      for (const c of this.consumers.values()) if (c.track_id && c.track_id === ev.track.id) consumer = c;
     }
     const producer = consumer ? this.producers.get(consumer.producer_id) : null;
     if (consumer) this.tracksByProducer.set(consumer.producer_id, ev.track);
