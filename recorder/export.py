@@ -92,6 +92,28 @@ def probe(path: Path) -> dict[str, object]:
     return info
 
 
+def media_duration(path: Path, info: dict[str, object] | None = None) -> float:
+    """Seconds of media in a file, also for one cut short by a crash.
+
+    A Matroska file whose writer was killed has no Duration element (it is
+    written on close), so ffprobe reports none; the last packet's end is then
+    the truth.
+    """
+    info = info if info is not None else probe(path)
+    fmt = info.get("format")
+    if isinstance(fmt, dict) and fmt.get("duration") not in (None, "N/A"):
+        return float(fmt["duration"])
+    proc = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "packet=pts_time,duration_time",
+         "-of", "csv=p=0", str(path)], capture_output=True, text=True, timeout=300, check=False)
+    end = 0.0
+    for line in proc.stdout.splitlines():
+        parts = [x for x in line.strip().split(",") if x and x != "N/A"]
+        if parts:
+            end = max(end, sum(float(x) for x in parts[:2]))
+    return end
+
+
 def pick_videos(manifest: Manifest) -> tuple[Track | None, list[Track]]:
     """The main classroom's video track and the other classrooms' (one per participant).
 
@@ -154,9 +176,7 @@ def build_command(
     filters: list[str] = []
     durations = []
     for s in segs:
-        info = probe(directory / s.file)
-        fmt = info.get("format")
-        dur_s = float(fmt.get("duration", 0) or 0) if isinstance(fmt, dict) else 0.0
+        dur_s = media_duration(directory / s.file)
         durations.append(s.start_offset_ms - origin + max(dur_s * 1000, s.duration_ms))
     total_s = max(durations) / 1000.0
     filters.append(f"color=c=0x101010:s={WIDTH}x{HEIGHT}:r={FPS}:d={total_s:.3f}[base0]")

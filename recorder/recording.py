@@ -46,6 +46,11 @@ class Recording:
         self.clock = LessonClock(lesson_start_unix)
         self.manifest = existing or Manifest(recording_id=recording_id, room=room,
                                              lesson_start_utc=self.clock.start_utc)
+        if existing is not None:
+            # The previous run ended (cleanly or not): none of its files will grow again.
+            for track in self.manifest.tracks:
+                for seg in track.segments:
+                    seg.closed = True
         self.manifest.state = "recording"
         self.writers: dict[str, TrackWriter] = {}
         self.save()

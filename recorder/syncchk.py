@@ -129,31 +129,38 @@ def video_flash_onsets(path: Path) -> tuple[list[float], list[int]]:
 
 
 def audio_beep_onsets(path: Path) -> list[float]:
-    """Beep onsets (seconds of file pts), from a 1 ms peak envelope."""
-    chunks: list[np.ndarray] = []
-    start: float | None = None
-    rate = 48000
+    """Beep onsets (seconds of file pts), from a 1 ms peak envelope.
+
+    Each decoded frame's samples are placed at that frame's own pts (as a
+    player and the exporter's `aresample=async` do), so a timestamp gap in
+    the file shows up as a shift here too.
+    """
+    env_t: list[np.ndarray] = []
+    env_v: list[np.ndarray] = []
     with av.open(str(path)) as c:
         stream = c.streams.audio[0]
+        next_t = 0.0
         for frame in c.decode(stream):
-            if start is None and frame.pts is not None:
-                start = float(frame.pts * stream.time_base)
             rate = frame.sample_rate
+            t0 = float(frame.pts * stream.time_base) if frame.pts is not None else next_t
             data = frame.to_ndarray().astype(np.float64)
             if frame.format.is_planar:
                 mono = data.mean(axis=0)
             else:
                 mono = data.reshape(-1, len(frame.layout.channels)).mean(axis=1)
-            chunks.append(mono)
-    if not chunks:
+            win = max(1, rate // 1000)
+            n = len(mono) // win
+            if n == 0:
+                continue
+            env_v.append(np.abs(mono[: n * win]).reshape(n, win).max(axis=1))
+            env_t.append(t0 + np.arange(n) * win / rate)
+            next_t = t0 + len(mono) / rate
+    if not env_v:
         return []
-    pcm = np.abs(np.concatenate(chunks))
-    win = max(1, rate // 1000)
-    n = len(pcm) // win
-    env = pcm[: n * win].reshape(n, win).max(axis=1)
+    env = np.concatenate(env_v)
+    times = np.concatenate(env_t)
     if env.max() <= 0:
         return []
-    times = (start or 0.0) + np.arange(n) * win / rate
     return _edges(env, times, env.max() * 0.25, 0.3)
 
 

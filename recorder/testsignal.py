@@ -244,10 +244,9 @@ def record_synthetic_lesson(
         local = [k * flash_every_s - joined_at for k in range(1, n_flashes)]
         local = [t for t in local if 0.1 <= t <= duration_s - 0.2]
         video = encode_video(duration_s, local)
-        audio = encode_audio(duration_s, local)
-        if audio_clock_error:
-            audio = [MediaPacket(p.time_s * (1 + audio_clock_error), p.data, p.keyframe)
-                     for p in audio]
+        # Drift injection: the audio content runs on a clock that gains
+        # `audio_clock_error` seconds per second, while its timestamps claim otherwise.
+        audio = encode_audio(duration_s, [t * (1 + audio_clock_error) for t in local])
         rec.add_track(f"{name}-cam", participant=name, classroom=name, kind="video",
                       codec="video/VP8", main=i == 0)
         rec.add_track(f"{name}-mic", participant=name, classroom=name, kind="audio",

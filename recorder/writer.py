@@ -226,6 +226,9 @@ class TrackWriter:
             w, h = size if size else (640, 360)
             stream.width, stream.height = w, h
             stream.pix_fmt = "yuv420p"
+            # WebRTC video has a variable frame rate: declare none (PyAV's default
+            # 24 fps would become Matroska's DefaultDuration and mislead players).
+            stream.codec_context.framerate = Fraction(0, 1)
             if self.codec == "h264":
                 sets = bitstream.h264_parameter_sets(frame.data)
                 if sets:
