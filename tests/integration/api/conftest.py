@@ -89,21 +89,53 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Dem
     return path, run_in_thread(build)
 
 
+SNAPSHOT = "tongbu_test_snapshot"
+
+
 @pytest.fixture(scope="session")
-def pg_migrated(pg_url: str) -> str:
-    run_in_thread(lambda: migrate.upgrade(make_settings(Path("/tmp"), pg_url)))
-    return pg_url
+def pg_seeded(pg_url: str) -> tuple[str, DemoSeed]:
+    """Migrate and seed once, then keep a copy of every table in a snapshot schema."""
+    settings = make_settings(Path("/tmp"), pg_url)
+
+    async def build() -> DemoSeed:
+        await migrate.upgrade(settings)
+        seed = await _seed(settings)
+        db = Database.from_settings(settings)
+        await db.open()
+        try:
+            async with db.session() as session:
+                await session.execute(sa.text(f"DROP SCHEMA IF EXISTS {SNAPSHOT} CASCADE"))
+                await session.execute(sa.text(f"CREATE SCHEMA {SNAPSHOT}"))
+                for table in Base.metadata.sorted_tables:
+                    await session.execute(sa.text(
+                        f'CREATE TABLE {SNAPSHOT}."{table.name}" AS SELECT * FROM "{table.name}"'
+                    ))
+        finally:
+            await db.close()
+        return seed
+
+    return pg_url, run_in_thread(build)
 
 
-async def _truncate(settings: Settings) -> None:
-    db = Database.from_settings(settings)
-    await db.open()
-    try:
-        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-        async with db.session() as session:
-            await session.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    finally:
-        await db.close()
+def _restore_script() -> str:
+    """One SQL script: empty every table, copy the snapshot back, move the id sequences on."""
+    tables = Base.metadata.sorted_tables
+    lines = [f'DELETE FROM "{t.name}";' for t in reversed(tables)]
+    lines += [f'INSERT INTO "{t.name}" SELECT * FROM {SNAPSHOT}."{t.name}";' for t in tables]
+    for t in tables:
+        if "id" in t.c and t.c.id.primary_key and t.c.id.autoincrement:
+            lines.append(
+                f"SELECT setval(pg_get_serial_sequence('\"{t.name}\"', 'id'), "
+                f'(SELECT COALESCE(MAX(id), 0) + 1 FROM "{t.name}"), false);'
+            )
+    return "\n".join(lines)
+
+
+async def _restore(db: Database) -> None:
+    """Run the restore script in one round trip (asyncpg's simple query protocol)."""
+    async with db.engine.begin() as conn:
+        raw = await conn.get_raw_connection()
+        await raw.driver_connection.execute(_restore_script())  # type: ignore[union-attr]
 
 
 @dataclass
@@ -132,39 +164,62 @@ class World:
         return await self.client.request(method, url, headers=self.headers(who), **kw)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
-def db_settings(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Settings, DemoSeed]:
+@dataclass
+class Backend:
+    """One app per database kind for the whole session (FastAPI builds routes lazily per
+    app, ~0.1 s, so apps are reused); each test gets a fresh database behind it."""
+
+    kind: str
+    settings: Settings
+    app: FastAPI
+    template: Path | None = None
+    seed: DemoSeed | None = None
+
+
+@pytest.fixture(scope="session", params=["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Backend:
+    data_dir = tmp_path_factory.mktemp(f"api-{request.param}")
     if request.param == "sqlite":
         template, seed = request.getfixturevalue("sqlite_template")
-        target = tmp_path / "tongbu.db"
-        shutil.copyfile(template, target)
-        return make_settings(tmp_path, f"sqlite+aiosqlite:///{target}"), seed
-    url = request.getfixturevalue("pg_migrated")
-    settings = make_settings(tmp_path, url)
+        settings = make_settings(data_dir, f"sqlite+aiosqlite:///{data_dir / 'tongbu.db'}")
+        return Backend("sqlite", settings, create_app(settings), template, seed)
+    url, seed = request.getfixturevalue("pg_seeded")
+    settings = make_settings(data_dir, url)
+    return Backend("pg", settings, create_app(settings), None, seed)
 
-    async def reset() -> DemoSeed:
-        await _truncate(settings)
-        return await _seed(settings)
 
-    return settings, run_in_thread(reset)
+async def fresh_database(backend: Backend) -> tuple[Database, DemoSeed]:
+    """SQLite: copy the migrated+seeded template file; PostgreSQL: restore the snapshot."""
+    settings = backend.settings
+    if backend.kind == "sqlite":
+        assert backend.template is not None and backend.seed is not None
+        target = Path(settings.db_url.split("///", 1)[1])
+        for suffix in ("-wal", "-shm"):
+            Path(f"{target}{suffix}").unlink(missing_ok=True)  # noqa: ASYNC240 - tiny, local
+        shutil.copyfile(backend.template, target)
+        db = Database.from_settings(settings)
+        await db.open()
+        return db, backend.seed
+    assert backend.seed is not None
+    db = Database.from_settings(settings)
+    await db.open()
+    await _restore(db)
+    return db, backend.seed
 
 
 @pytest.fixture
-async def world(db_settings: tuple[Settings, DemoSeed]) -> AsyncIterator[World]:
-    settings, seed = db_settings
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        db: Database = app.state.db
+async def world(backend: Backend) -> AsyncIterator[World]:
+    db, seed = await fresh_database(backend)
+    app = backend.app
+    app.state.db = db
+    try:
         async with db.session() as session:
             classrooms = (await session.scalars(sa.select(Classroom))).all()
-            device_tokens = {c.id: issue_device_token(settings, c) for c in classrooms}
+            device_tokens = {c.id: issue_device_token(backend.settings, c) for c in classrooms}
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://tongbu.test") as client:
-            yield World(
-                settings=settings,
-                app=app,
-                seed=seed,
-                client=client,
-                db=db,
-                device_tokens=device_tokens,
-            )
+            yield World(settings=backend.settings, app=app, seed=seed, client=client, db=db,
+                        device_tokens=device_tokens)
+    finally:
+        app.state.db = None
+        await db.close()
