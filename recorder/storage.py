@@ -449,7 +449,8 @@ class S3Storage:
         os.replace(tmp, dest)
 
     async def list(self, prefix: str = "") -> list[str]:
-        full = self._k(prefix) if prefix else self.prefix
+        trail = "/" if prefix.endswith("/") else ""
+        full = self._k(prefix.rstrip("/")) + trail if prefix.rstrip("/") else self.prefix
 
         def run() -> list[str]:
             keys: list[str] = []
