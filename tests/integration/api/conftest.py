@@ -2,8 +2,9 @@
 
 The schema always comes from the Alembic migrations (never `create_all`):
 - SQLite: one file is migrated and seeded per test session, then copied per test;
-- PostgreSQL: one database per test process is migrated once; each test truncates
-  and seeds it again.
+- PostgreSQL: one database per test process is migrated and seeded once and
+  copied into a snapshot schema; each test restores the snapshot (one round trip).
+One app per backend serves every test; the test swaps a fresh `app.state.db` in.
 The seeded world is `server.seed.seed_demo` with known passwords.
 """
 
@@ -107,9 +108,12 @@ def pg_seeded(pg_url: str) -> tuple[str, DemoSeed]:
                 await session.execute(sa.text(f"DROP SCHEMA IF EXISTS {SNAPSHOT} CASCADE"))
                 await session.execute(sa.text(f"CREATE SCHEMA {SNAPSHOT}"))
                 for table in Base.metadata.sorted_tables:
-                    await session.execute(sa.text(
-                        f'CREATE TABLE {SNAPSHOT}."{table.name}" AS SELECT * FROM "{table.name}"'
-                    ))
+                    await session.execute(
+                        sa.text(
+                            f'CREATE TABLE {SNAPSHOT}."{table.name}" '
+                            f'AS SELECT * FROM "{table.name}"'
+                        )
+                    )
         finally:
             await db.close()
         return seed
@@ -218,8 +222,14 @@ async def world(backend: Backend) -> AsyncIterator[World]:
             device_tokens = {c.id: issue_device_token(backend.settings, c) for c in classrooms}
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://tongbu.test") as client:
-            yield World(settings=backend.settings, app=app, seed=seed, client=client, db=db,
-                        device_tokens=device_tokens)
+            yield World(
+                settings=backend.settings,
+                app=app,
+                seed=seed,
+                client=client,
+                db=db,
+                device_tokens=device_tokens,
+            )
     finally:
         app.state.db = None
         await db.close()
