@@ -48,7 +48,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _install_parts(app: FastAPI, settings: Settings) -> None:
     """Wire the packages in; each part owns its routes and its lifespan piece."""
     from server.api import install_api
+    from server.api.web import install_web
     from signaling.endpoint import install_signaling
 
     install_api(app, settings)
+    install_web(app, settings)
     install_signaling(app, settings)
