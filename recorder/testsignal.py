@@ -261,3 +261,78 @@ def record_synthetic_lesson(
     feed(rec, tracks)
     rec.close()
     return rec
+
+
+def _live_tracks() -> tuple[type, type]:
+    """aiortc tracks of the signal, paced on a shared wall-clock grid (imported lazily)."""
+    import asyncio
+    import time
+
+    from aiortc.mediastreams import MediaStreamTrack
+
+    class FlashVideoTrack(MediaStreamTrack):
+        """Frames captured at t0 + n/fps; white at every whole second after t0 (2 frames)."""
+
+        kind = "video"
+
+        def __init__(self, t0: float, fps: int = 30, width: int = 320, height: int = 240
+                     ) -> None:
+            super().__init__()
+            self.t0, self.fps, self.width, self.height = t0, fps, width, height
+            self._n: int | None = None
+            self._chroma = np.full((height // 2, width // 2), 128, dtype=np.uint8)
+
+        async def recv(self) -> av.VideoFrame:
+            if self._n is None:  # start on the grid, whenever the sender starts pulling
+                self._n = max(0, int(np.ceil((time.time() - self.t0) * self.fps)))
+            due = self.t0 + self._n / self.fps
+            await asyncio.sleep(max(0.0, due - time.time()))
+            n = self._n
+            self._n += 1
+            flash = n % self.fps in (0, 1)
+            y = draw_frame(n, self.width, self.height, flash)
+            frame = av.VideoFrame(self.width, self.height, "yuv420p")
+            frame.planes[0].update(_pad(y, frame.planes[0].line_size))
+            frame.planes[1].update(_pad(self._chroma, frame.planes[1].line_size))
+            frame.planes[2].update(_pad(self._chroma, frame.planes[2].line_size))
+            frame.pts = n * (90000 // self.fps)
+            frame.time_base = Fraction(1, 90000)
+            return frame
+
+    class BeepAudioTrack(MediaStreamTrack):
+        """20 ms frames captured at t0 + m*0.02; an 80 ms 1 kHz beep at every whole second."""
+
+        kind = "audio"
+
+        def __init__(self, t0: float, rate: int = 48000) -> None:
+            super().__init__()
+            self.t0, self.rate = t0, rate
+            self._m: int | None = None
+            self.samples = rate // 50
+
+        async def recv(self) -> av.AudioFrame:
+            if self._m is None:
+                self._m = max(0, int(np.ceil((time.time() - self.t0) * 50)))
+            due = self.t0 + self._m / 50
+            await asyncio.sleep(max(0.0, due - time.time()))
+            start = self._m * self.samples
+            self._m += 1
+            idx = start + np.arange(self.samples)
+            within = idx % self.rate  # sample index within the current second
+            tone = np.where(within < self.rate * 0.08,
+                            0.5 * np.sin(2 * np.pi * 1000 * within / self.rate), 0.0)
+            pcm = (tone * 32767).astype(np.int16)
+            frame = av.AudioFrame.from_ndarray(np.repeat(pcm, 2).reshape(1, -1), format="s16",
+                                               layout="stereo")
+            frame.sample_rate = self.rate
+            frame.pts = start
+            frame.time_base = Fraction(1, self.rate)
+            return frame
+
+    return FlashVideoTrack, BeepAudioTrack
+
+
+def live_tracks(t0: float, fps: int = 30) -> tuple[object, object]:
+    """A (video, audio) pair of aiortc tracks flashing/beeping at every whole second after t0."""
+    video_cls, audio_cls = _live_tracks()
+    return video_cls(t0, fps), audio_cls(t0)
