@@ -153,13 +153,13 @@ class World:
     db: Database
 
     def headers(self, who: str) -> dict[str, str]:
-        """Bearer headers for a seeded account name, or "device:<classroom_id>"."""
+        """Bearer headers for a seeded account name, "user:<id>" or "device:<classroom_id>"."""
         if who == "anonymous":
             return {}
         if who.startswith("device:"):
             return {"Authorization": f"Bearer {self.device_tokens[int(who.split(':')[1])]}"}
-        account = self.seed.accounts[who]
-        token = encode(SECRET, TokenType.ACCESS, {"sub": str(account.user_id)}, 600)
+        user_id = int(who[5:]) if who.startswith("user:") else self.seed.accounts[who].user_id
+        token = encode(SECRET, TokenType.ACCESS, {"sub": str(user_id)}, 600)
         return {"Authorization": f"Bearer {token}"}
 
     device_tokens: dict[int, str]
