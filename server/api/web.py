@@ -9,6 +9,7 @@ parts are installed in.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -17,6 +18,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from server.settings import Settings
+
+logger = logging.getLogger("tongbu.web")
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "clients" / "web"
 PAGES = ("teacher", "classroom", "evaluator", "admin", "devices")
@@ -34,7 +37,10 @@ class _NoCacheStaticFiles(StaticFiles):
 def install_web(app: FastAPI, settings: Settings, directory: Path | None = None) -> None:
     web_dir = directory or WEB_DIR
     if not (web_dir / "index.html").is_file():
-        raise RuntimeError(f"web clients not found in {web_dir}")
+        # An install without the static files (e.g. a wheel that left them out)
+        # still serves the API; say so loudly instead of failing to start.
+        logger.warning("web clients not found in %s: / will not serve the pages", web_dir)
+        return
     app.mount("/web", _NoCacheStaticFiles(directory=web_dir, html=True), name="web")
 
     @app.get("/", include_in_schema=False)

@@ -44,7 +44,8 @@ SECRET = "e2e-secret-" + "y" * 40
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
-        if here in Path(str(item.fspath)).parents:
+        uses_browser = {"browser", "new_context"} & set(getattr(item, "fixturenames", ()))
+        if here in Path(str(item.fspath)).parents and uses_browser:
             item.add_marker(pytest.mark.browser)
             item.add_marker(pytest.mark.xdist_group("browser"))
 
@@ -169,13 +170,10 @@ def fake_media(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return clip, tone
 
 
-@pytest.fixture(scope="session")
-def browser(chromium_path: str, fake_media: tuple[Path, Path]) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    clip, tone = fake_media
-    args = [
-        "--use-fake-ui-for-media-stream",
+def chromium_args(clip: Path, tone: Path, fake_ui: str = "") -> list[str]:
+    return [
+        # "--use-fake-ui-for-media-stream=deny" answers every prompt with "Block".
+        f"--use-fake-ui-for-media-stream{'=' + fake_ui if fake_ui else ''}",
         "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-video-capture={clip}",
         f"--use-file-for-fake-audio-capture={tone}",
@@ -191,12 +189,40 @@ def browser(chromium_path: str, fake_media: tuple[Path, Path]) -> Iterator[Any]:
         "--disable-gpu",
         "--disable-dev-shm-usage",
     ]
+
+
+@pytest.fixture(scope="session")
+def playwright_session() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium_path, args=args, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(
+    playwright_session: Any, chromium_path: str, fake_media: tuple[Path, Path]
+) -> Iterator[Any]:
+    b = playwright_session.chromium.launch(
+        executable_path=chromium_path, args=chromium_args(*fake_media), headless=True)
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+@pytest.fixture
+def denying_browser(
+    playwright_session: Any, chromium_path: str, fake_media: tuple[Path, Path]
+) -> Iterator[Any]:
+    """A browser whose user blocks camera and microphone (the permission prompt says no)."""
+    b = playwright_session.chromium.launch(
+        executable_path=chromium_path, args=chromium_args(*fake_media, fake_ui="deny"),
+        headless=True)
+    try:
+        yield b
+    finally:
+        b.close()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -218,8 +244,8 @@ def new_context(
     contexts: list[Any] = []
 
     def make(viewport: tuple[int, int] = (1366, 768), device_token: str | None = None,
-             locale: str = "zh-CN") -> Any:
-        ctx = browser.new_context(
+             locale: str = "zh-CN", on: Any = None) -> Any:
+        ctx = (on or browser).new_context(
             base_url=live_server.url, viewport={"width": viewport[0], "height": viewport[1]},
             locale=locale, timezone_id=TIMEZONE,
         )

@@ -41,7 +41,7 @@ function loginForm() {
 
 function actionFor(l, roles) {
   const state = lesson.state(l);
-  if (state === 'ended') return null;
+  if (state !== 'scheduled' && state !== 'live') return null;
   if (roles.includes('teacher')) {
     return h('a', { class: 'btn', href: `./teacher.html?lesson=${l.id}` },
       state === 'live' ? t('home.enter') : t('home.prepare'));

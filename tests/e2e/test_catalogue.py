@@ -1,0 +1,46 @@
+"""The message catalogues: same keys in every language, every key the pages use exists."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from server.db.models import ClassroomKind, LessonState, Role, UnitLevel
+
+WEB = Path(__file__).resolve().parents[2] / "clients" / "web"
+
+
+def _catalogues() -> dict[str, dict[str, str]]:
+    return {p.stem: json.loads(p.read_text("utf-8")) for p in (WEB / "i18n").glob("*.json")}
+
+
+def test_catalogues_have_the_same_keys_and_placeholders() -> None:
+    cats = _catalogues()
+    assert set(cats) == {"zh-CN", "en"}
+    zh, en = cats["zh-CN"], cats["en"]
+    assert set(zh) == set(en), set(zh) ^ set(en)
+    for key in zh:
+        assert set(re.findall(r"\{(\w+)\}", zh[key])) == set(re.findall(r"\{(\w+)\}", en[key])), key
+        assert zh[key].strip() and en[key].strip(), key
+
+
+def test_every_key_used_by_the_pages_is_in_the_catalogue() -> None:
+    zh = _catalogues()["zh-CN"]
+    used: set[str] = set()
+    for js in (WEB / "js").glob("*.js"):
+        used |= set(re.findall(r"\bt\('([\w.-]+)'", js.read_text("utf-8")))
+        used |= set(re.findall(r"'((?:media\.error|devices|classroom|teacher)\.[\w]+)'",
+                               js.read_text("utf-8")))
+    for html in WEB.glob("*.html"):
+        used |= set(re.findall(r'data-i18n="([\w.-]+)"', html.read_text("utf-8")))
+    # Keys built from server enums: every value needs its label.
+    used |= {f"role.{r.value}" for r in Role}
+    used |= {f"state.{s.value}" for s in LessonState}
+    used |= {f"level.{u.value}" for u in UnitLevel}
+    used |= {f"classroom.kind.{k.value}" for k in ClassroomKind}
+    used |= {f"clash.{r}" for r in ("teacher", "main_classroom", "receiving_classroom")}
+    used |= {f"quality.{q}" for q in ("good", "fair", "poor", "idle", "unknown")}
+    missing = sorted(k for k in used if k not in zh and not k.startswith("tongbu."))
+    assert not missing, missing
+    assert len(used) > 150
