@@ -222,14 +222,16 @@ class StepMarkers:
         return self.directory / f"{step}.{outcome}"
 
     def status(self, step: str) -> StepOutcome | None:
-        for outcome in ("done", "fail"):
-            if self._path(step, outcome).exists():  # type: ignore[arg-type]
-                return outcome  # type: ignore[return-value]
+        outcomes: tuple[StepOutcome, ...] = ("done", "fail")
+        for outcome in outcomes:
+            if self._path(step, outcome).exists():
+                return outcome
         return None
 
     def clear(self, step: str) -> None:
-        for outcome in ("done", "fail"):
-            self._path(step, outcome).unlink(missing_ok=True)  # type: ignore[arg-type]
+        outcomes: tuple[StepOutcome, ...] = ("done", "fail")
+        for outcome in outcomes:
+            self._path(step, outcome).unlink(missing_ok=True)
 
     def mark(self, step: str, outcome: StepOutcome, detail: dict[str, Any] | None = None) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)

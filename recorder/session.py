@@ -139,15 +139,18 @@ class RecorderSession:
         if pid not in self._sr_taps:
             receiver = self._receiver_for(pid)
             if receiver is not None:
-                self._sr_taps[pid] = SenderReportTap(
-                    receiver, lambda ntp, rtp, pid=pid: self.writer.submit(
-                        lambda: self.recording.sender_report(pid, ntp, rtp)))
+                self._sr_taps[pid] = SenderReportTap(receiver, self._sr_handler(pid))
         enc = EncodedFrame(frame.data, int(frame.timestamp), time.time(), frame.keyframe)
         self.frames[pid] += 1
         self.writer.submit(lambda: self.recording.write(pid, enc))
         tap = self._sr_taps.get(pid)
         if tap is not None:
             tap.flush()
+
+    def _sr_handler(self, producer_id: str) -> Callable[[int, int], None]:
+        def on_sr(ntp: int, rtp: int) -> None:
+            self.writer.submit(lambda: self.recording.sender_report(producer_id, ntp, rtp))
+        return on_sr
 
     def _receiver_for(self, producer_id: str) -> Any:
         """The aiortc receiver carrying a producer (TongbuClient keeps it in `_inbound`).

@@ -361,10 +361,11 @@ class S3Storage:
         state = self._load_state(full, size, digest)
         if state is not None:
             # Trust only parts the server still has with the ETag we recorded.
+            upload_id = state.upload_id
             try:
                 listed = await self._call(f"listing parts of {full}", lambda: self._client.
                                           list_parts(Bucket=self.bucket, Key=full,
-                                                     UploadId=state.upload_id, MaxParts=10000))
+                                                     UploadId=upload_id, MaxParts=10000))
                 present = {p["PartNumber"]: str(p["ETag"]).strip('"')
                            for p in listed.get("Parts", [])}
                 state.parts = {n: v for n, v in state.parts.items() if present.get(n) == v["etag"]}
@@ -474,7 +475,7 @@ class UploadStatus:
     uploaded: list[str] = field(default_factory=list)
     pending: int = 0
     failures: int = 0
-    last_error: StorageError | None = None
+    last_error: TongbuError | None = None
 
 
 class Uploader:

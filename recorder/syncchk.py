@@ -116,7 +116,7 @@ def video_flash_onsets(path: Path) -> tuple[list[float], list[int]]:
             if frame.pts is None:
                 continue
             y = frame.to_ndarray(format="gray")
-            times.append(float(frame.pts * stream.time_base))
+            times.append(float(frame.pts * (stream.time_base or 0)))
             lumas.append(float(y[BAND + 2:, :].mean()))
             counters.append(read_counter(y))
     if not times:
@@ -142,7 +142,7 @@ def audio_beep_onsets(path: Path) -> list[float]:
         next_t = 0.0
         for frame in c.decode(stream):
             rate = frame.sample_rate
-            t0 = float(frame.pts * stream.time_base) if frame.pts is not None else next_t
+            t0 = float(frame.pts * (stream.time_base or 0)) if frame.pts is not None else next_t
             data = frame.to_ndarray().astype(np.float64)
             if frame.format.is_planar:
                 mono = data.mean(axis=0)
@@ -180,7 +180,7 @@ def export_onsets(
             if frame.pts is None:
                 continue
             y = frame.to_ndarray(format="gray")
-            times.append(float(frame.pts * stream.time_base))
+            times.append(float(frame.pts * (stream.time_base or 0)))
             for i, (x0, y0, w, h) in enumerate(regions):
                 # the middle of the tile: away from the counter band and padding
                 lumas[i].append(float(y[y0 + h // 3:y0 + 2 * h // 3,

@@ -73,7 +73,7 @@ def encode_video(
     ctx.gop_size = max(1, int(gop_s * fps))
     ctx.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0",
                    "auto-alt-ref": "0"}
-    flash_frames_set = set()
+    flash_frames_set: set[int] = set()
     for t in flash_times:
         first = int(np.ceil(t * fps - 1e-6))
         flash_frames_set.update(range(first, first + flash_frames))
@@ -89,9 +89,9 @@ def encode_video(
         frame.pts = i
         frame.time_base = ctx.time_base
         for p in ctx.encode(frame):
-            out.append(MediaPacket(float(p.pts) / fps, bytes(p), bool(p.is_keyframe)))
+            out.append(MediaPacket(float(p.pts or 0) / fps, bytes(p), bool(p.is_keyframe)))
     for p in ctx.encode(None):
-        out.append(MediaPacket(float(p.pts) / fps, bytes(p), bool(p.is_keyframe)))
+        out.append(MediaPacket(float(p.pts or 0) / fps, bytes(p), bool(p.is_keyframe)))
     return out
 
 
@@ -139,9 +139,9 @@ def encode_audio(
         frame.pts = start
         frame.time_base = Fraction(1, rate)
         for p in ctx.encode(frame):
-            out.append(MediaPacket(float(p.pts) / rate, bytes(p), True))
+            out.append(MediaPacket(float(p.pts or 0) / rate, bytes(p), True))
     for p in ctx.encode(None):
-        out.append(MediaPacket(float(p.pts) / rate, bytes(p), True))
+        out.append(MediaPacket(float(p.pts or 0) / rate, bytes(p), True))
     return out
 
 
@@ -202,8 +202,9 @@ def feed(recording: object, tracks: list[SyntheticTrack]) -> None:
             assert isinstance(payload, EncodedFrame)
             recording.write(track_id, payload)
         else:
-            ntp, rtp = payload  # type: ignore[misc]
-            recording.sender_report(track_id, ntp, rtp)
+            assert isinstance(payload, tuple)
+            ntp, rtp = payload
+            recording.sender_report(track_id, int(ntp), int(rtp))
 
 
 def record_synthetic_lesson(

@@ -217,22 +217,24 @@ class TrackWriter:
             },
         )
         rate = self.timeline.clock_rate
+        stream: Any
         if self.codec == "opus":
             stream = container.add_stream("libopus", rate=48000)
             stream.layout = "stereo"
             stream.codec_context.extradata = _opus_head()
         else:
-            stream = container.add_stream("libvpx" if self.codec == "vp8" else "libx264")
+            vstream: Any = container.add_stream("libvpx" if self.codec == "vp8" else "libx264")
             w, h = size if size else (640, 360)
-            stream.width, stream.height = w, h
-            stream.pix_fmt = "yuv420p"
+            vstream.width, vstream.height = w, h
+            vstream.pix_fmt = "yuv420p"
             # WebRTC video has a variable frame rate: declare none (PyAV's default
             # 24 fps would become Matroska's DefaultDuration and mislead players).
-            stream.codec_context.framerate = Fraction(0, 1)
+            vstream.codec_context.framerate = Fraction(0, 1)
             if self.codec == "h264":
                 sets = bitstream.h264_parameter_sets(frame.data)
                 if sets:
-                    stream.codec_context.extradata = sets
+                    vstream.codec_context.extradata = sets
+            stream = vstream
         stream.time_base = Fraction(1, rate)
         container.metadata["title"] = f"tongbu {self.track.id} segment {index}"
         self._container, self._stream, self._segment = container, stream, seg
