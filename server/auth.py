@@ -72,6 +72,12 @@ class Passwords:
         except (VerificationError, InvalidHashError):
             return False
 
+    def needs_rehash(self, password_hash: str) -> bool:
+        try:
+            return self._hasher.check_needs_rehash(password_hash)
+        except InvalidHashError:
+            return False
+
     async def hash_async(self, password: str) -> str:
         """Hash off the event loop: argon2 is deliberately CPU and memory heavy."""
         return await asyncio.to_thread(self.hash, password)
@@ -122,6 +128,9 @@ async def authenticate_password(
     ok = await passwords.verify_async(stored, password)
     if user is None or not ok or not user.is_active:
         raise Unauthenticated("wrong login or password")
+    if passwords.needs_rehash(user.password_hash):
+        # Costs were raised in settings: upgrade the stored hash while we know the password.
+        user.password_hash = await passwords.hash_async(password)
     return user
 
 

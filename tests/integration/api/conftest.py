@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import shutil
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,8 +95,31 @@ SNAPSHOT = "tongbu_test_snapshot"
 
 
 @pytest.fixture(scope="session")
-def pg_seeded(pg_url: str) -> tuple[str, DemoSeed]:
+def api_pg_url(pg_url: str) -> Iterator[str]:
+    """A PostgreSQL database of the API suite's own, next to the shared `pg_url` one."""
+    import asyncpg
+
+    name = f"tongbu_api_{uuid.uuid4().hex[:10]}"
+    dsn = pg_url.replace("postgresql+asyncpg://", "postgresql://")
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    run_in_thread(lambda: run(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{pg_url.rsplit('/', 1)[0]}/{name}"
+    finally:
+        run_in_thread(lambda: run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def pg_seeded(api_pg_url: str) -> tuple[str, DemoSeed]:
     """Migrate and seed once, then keep a copy of every table in a snapshot schema."""
+    pg_url = api_pg_url
     settings = make_settings(Path("/tmp"), pg_url)
 
     async def build() -> DemoSeed:

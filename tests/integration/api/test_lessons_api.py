@@ -289,3 +289,22 @@ async def test_list_lessons_by_week_counts_today(world: World) -> None:
         "county_admin", "GET", "/api/lessons", params={"week": week, "tz": "UTC"}
     )
     assert r.json()["total"] >= 1
+
+
+async def test_title_of_a_late_lesson_can_still_be_fixed(world: World) -> None:
+    lesson_id = world.seed.lesson_ids[0]
+    async with world.db.session() as session:
+        lesson = await session.get(Lesson, lesson_id)
+        assert lesson is not None
+        lesson.starts_at = utcnow() - timedelta(minutes=5)
+    r = await world.request(
+        "teacher", "PATCH", f"/api/lessons/{lesson_id}", json={"title": "新标题"}
+    )
+    assert r.status_code == 200 and r.json()["title"] == "新标题"
+    r = await world.request(
+        "teacher",
+        "PATCH",
+        f"/api/lessons/{lesson_id}",
+        json={"starts_at": (utcnow() - timedelta(hours=2)).isoformat()},
+    )
+    assert r.status_code == 422
