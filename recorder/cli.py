@@ -103,7 +103,10 @@ def record(
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (ValueError, RuntimeError, NotImplementedError):
+                pass  # not the main thread (embedded/tests): rely on --duration
         if duration:
             loop.call_later(duration, stop.set)
         session = RecorderSession(url, token, recording, storage=storage)  # type: ignore[arg-type]

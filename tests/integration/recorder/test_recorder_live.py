@@ -94,3 +94,32 @@ async def test_live_lesson_recording_meets_sync_targets(live_server: LiveServer,
     assert report.ok, report.summary()
     events = [e.type for e in recording.events.read()]
     assert "floor_changed" in events and "recorder_joined" in events
+
+
+async def test_record_command_records_a_live_lesson(live_server: LiveServer,  # noqa: F811
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """`tongbu record` / `python -m recorder` end to end (run in a thread: it owns its loop)."""
+    from typer.testing import CliRunner
+
+    from recorder.cli import record_app
+
+    monkeypatch.setenv("TONGBU_DATA_DIR", str(live_server.settings.data_dir))
+    teacher = TongbuClient(live_server.url, live_server.token("teacher", RoomRole.TEACHER),
+                           decode=False)
+    try:
+        await teacher.join()
+        v, a = live_tracks(float(int(time.time())), 15)
+        await teacher.publish([PublishTrack(v, codec="video/VP8"), PublishTrack(a)])  # type: ignore[arg-type]
+        token = live_server.token("recorder", RoomRole.RECORDER)
+        result = await asyncio.to_thread(
+            CliRunner().invoke, record_app,
+            ["--room", "lesson-1", "--url", live_server.url, "--token", token,
+             "--recording-id", "cli-rec", "--duration", "2.5"])
+    finally:
+        await teacher.leave()
+    assert result.exit_code == 0, result.output
+    assert '"state": "stopped"' in result.output
+    assert live_server.settings.storage_dir is not None
+    manifest = ManifestStore(live_server.settings.storage_dir / "cli-rec").load()
+    frames = {t.kind: sum(s.frames for s in t.segments) for t in manifest.tracks}
+    assert frames.get("video", 0) >= 15 and frames.get("audio", 0) >= 50, frames
