@@ -11,9 +11,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import Lesson, LessonEvent, LessonState, utcnow
+from server.db.models import Lesson, LessonEvent, LessonState, Participation, utcnow
 from server.errors import InvalidState
 
 # A teacher may open the room this long before the scheduled start.
@@ -94,3 +95,35 @@ async def cancel_lesson(session: AsyncSession, lesson: Lesson, actor: str) -> Le
     _transition(lesson, LessonState.CANCELLED)
     await record_event(session, lesson, "lesson.cancelled", actor, {})
     return lesson
+
+
+async def _participation(session: AsyncSession, lesson_id: int, classroom_id: int) -> Participation:
+    row = await session.scalar(
+        sa.select(Participation).where(
+            Participation.lesson_id == lesson_id, Participation.classroom_id == classroom_id
+        )
+    )
+    if row is None:
+        row = Participation(lesson_id=lesson_id, classroom_id=classroom_id)
+        session.add(row)
+    return row
+
+
+async def mark_joined(session: AsyncSession, lesson_id: int, classroom_id: int) -> Participation:
+    """Attendance: the classroom is in the lesson (first join kept, a rejoin clears left_at)."""
+    row = await _participation(session, lesson_id, classroom_id)
+    if row.joined_at is None:
+        row.joined_at = utcnow()
+    row.left_at = None
+    row.updated_at = utcnow()
+    await session.flush()
+    return row
+
+
+async def mark_left(session: AsyncSession, lesson_id: int, classroom_id: int) -> Participation:
+    """Attendance: the classroom left (signaling calls this when its socket closes)."""
+    row = await _participation(session, lesson_id, classroom_id)
+    row.left_at = utcnow()
+    row.updated_at = utcnow()
+    await session.flush()
+    return row

@@ -42,6 +42,7 @@ def install_api(app: FastAPI, settings: Settings) -> None:
 
     app.state.passwords = Passwords(settings)
     app.state.metrics.register(ops.ServerCollector(app))
+    app.add_middleware(ops.HttpMetrics, registry=app.state.metrics)
     app.state.components.append(database_component)
     for router in (
         ops.router,

@@ -30,14 +30,20 @@ from server.db.models import (
     Lesson,
     LessonKind,
     LessonState,
-    Participation,
     Role,
     User,
     lesson_receiver,
     utcnow,
 )
 from server.errors import InvalidState, NotFound, ValidationFailed
-from server.lessons import EARLY_START, cancel_lesson, end_lesson, record_event, start_lesson
+from server.lessons import (
+    EARLY_START,
+    cancel_lesson,
+    end_lesson,
+    mark_joined,
+    record_event,
+    start_lesson,
+)
 from server.policy import (
     classroom_path,
     get_visible_lesson,
@@ -366,7 +372,7 @@ async def join(
             },
         )
     if p.classroom_id is not None and role in (RoomRole.CLASSROOM, RoomRole.TEACHER):
-        await _mark_joined(session, lesson.id, p.classroom_id)
+        await mark_joined(session, lesson.id, p.classroom_id)
     token = issue_room_token(
         settings.ensure_secret(),
         room=room_name(lesson.id),
@@ -386,21 +392,6 @@ async def join(
         lesson_id=lesson.id,
         identity=p.identity,
     )
-
-
-async def _mark_joined(session: AsyncSession, lesson_id: int, classroom_id: int) -> None:
-    row = await session.scalar(
-        sa.select(Participation).where(
-            Participation.lesson_id == lesson_id, Participation.classroom_id == classroom_id
-        )
-    )
-    if row is None:
-        session.add(
-            Participation(lesson_id=lesson_id, classroom_id=classroom_id, joined_at=utcnow())
-        )
-    elif row.joined_at is None:
-        row.joined_at = utcnow()
-    await session.flush()
 
 
 @router.post("/{lesson_id}/evaluators", status_code=status.HTTP_204_NO_CONTENT)

@@ -73,6 +73,9 @@ async def test_ready_when_database_answers_and_metrics_exported(ops_settings: Se
     assert metrics.status_code == 200
     assert "tongbu_uptime_seconds" in metrics.text
     assert 'tongbu_db_pool_connections{state="idle"}' in metrics.text
+    assert 'tongbu_http_requests_total{method="GET",route="/api/ready",status="200"} 1.0' in (
+        metrics.text
+    )
 
 
 async def test_not_ready_when_database_unreachable(tmp_path: Path) -> None:
