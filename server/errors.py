@@ -92,6 +92,19 @@ class RateLimited(TongbuError):
     status = 429
 
 
+class ServiceUnavailable(TongbuError):
+    """A backing service (the database) does not answer; retrying later may work."""
+
+    code = "service_unavailable"
+    status = 503
+
+
+def _is_unavailable(exc: BaseException) -> bool:
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    return isinstance(exc, (OperationalError, InterfaceError, ConnectionError, TimeoutError))
+
+
 def install_error_handlers(app: object) -> None:
     """Map domain errors, validation errors and HTTP errors to the common error body."""
     from fastapi import FastAPI, Request
@@ -114,10 +127,29 @@ def install_error_handlers(app: object) -> None:
         err = ValidationFailed("request validation failed", details)
         return JSONResponse(err.to_body(), status_code=422)
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Still the common body: a client never has to parse an HTML or text error page.
+        import structlog
+
+        if _is_unavailable(exc):
+            err: TongbuError = ServiceUnavailable("a backing service is unavailable")
+        else:
+            err = TongbuError("internal error")
+        structlog.get_logger("tongbu.errors").error(
+            "unhandled error", path=request.url.path, code=err.code, exc_info=exc
+        )
+        return JSONResponse(err.to_body(), status_code=err.status)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {401: "unauthenticated", 403: "permission_denied", 404: "not_found",
-                 405: "method_not_allowed", 413: "payload_too_large"}
+        codes = {
+            401: "unauthenticated",
+            403: "permission_denied",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "payload_too_large",
+        }
         code = codes.get(exc.status_code, "http_error")
         body = {"error": {"code": code, "message": str(exc.detail), "details": None}}
         headers = getattr(exc, "headers", None)

@@ -308,3 +308,18 @@ async def test_title_of_a_late_lesson_can_still_be_fixed(world: World) -> None:
         json={"starts_at": (utcnow() - timedelta(hours=2)).isoformat()},
     )
     assert r.status_code == 422
+
+
+async def test_leaving_and_rejoining_updates_attendance(world: World) -> None:
+    from server.lessons import mark_joined, mark_left
+
+    lesson = await _start(world)
+    room = world.seed.receiving_classroom_ids[0]
+    async with world.db.session() as session:
+        await mark_joined(session, lesson, room)
+        await mark_left(session, lesson, room)
+    (row,) = (await world.request("admin", "GET", f"/api/lessons/{lesson}/attendance")).json()
+    assert row["left_at"] is not None and row["joined_at"] <= row["left_at"]
+    await world.request(f"device:{room}", "POST", f"/api/lessons/{lesson}/join")
+    (row,) = (await world.request("admin", "GET", f"/api/lessons/{lesson}/attendance")).json()
+    assert row["left_at"] is None

@@ -119,3 +119,22 @@ async def test_downgrade_to_base_and_upgrade_again(ops_settings: Settings) -> No
     assert set(tables) <= {"alembic_version"}
     await migrate.upgrade(ops_settings)
     assert await migrate.current_revision(ops_settings) == "0001"
+
+
+async def test_database_down_is_503_in_the_common_body(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        log_level="CRITICAL",
+        secret_key="k" * 40,
+        database_url="postgresql+asyncpg://nobody@127.0.0.1:9/none",
+    )
+    from server.tokens import TokenType, encode
+
+    token = encode(settings.ensure_secret(), TokenType.ACCESS, {"sub": "1"}, 60)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            r = await client.get("/api/lessons", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 503
+    assert r.json()["error"]["code"] == "service_unavailable"
