@@ -323,3 +323,28 @@ async def test_leaving_and_rejoining_updates_attendance(world: World) -> None:
     await world.request(f"device:{room}", "POST", f"/api/lessons/{lesson}/join")
     (row,) = (await world.request("admin", "GET", f"/api/lessons/{lesson}/attendance")).json()
     assert row["left_at"] is None
+
+
+@pytest.mark.parametrize(
+    ("who", "count"),
+    [
+        ("admin", 3),
+        ("county_admin", 3),
+        ("other_county_admin", 0),
+        ("teacher", 3),
+        ("researcher", 3),  # the timetable of the own school
+        ("other_teacher", 0),
+        ("evaluator", 3),
+    ],
+)
+async def test_lesson_list_follows_scope(world: World, who: str, count: int) -> None:
+    r = await world.request(who, "GET", "/api/lessons")
+    assert r.status_code == 200
+    assert r.json()["total"] == count
+
+
+async def test_device_lists_only_its_lessons(world: World) -> None:
+    other = await world.request(f"device:{world.seed.other_classroom_id}", "GET", "/api/lessons")
+    assert other.json()["total"] == 0
+    main = await world.request(f"device:{world.seed.main_classroom_id}", "GET", "/api/lessons")
+    assert main.json()["total"] == 3
