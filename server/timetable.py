@@ -130,6 +130,21 @@ async def find_clashes(
     return clashes
 
 
+async def _serialise_bookings(session: AsyncSession) -> None:
+    """Hold the booking lock until the transaction ends.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: a no-op write takes the
+    database's write lock before the clash query runs, so a concurrent booking waits
+    (busy timeout) and then reads the committed state. The caller must not have written
+    in this transaction before (its earlier reads ran outside any write transaction).
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        await session.execute(sa.select(sa.func.pg_advisory_xact_lock(TIMETABLE_LOCK)))
+    elif dialect == "sqlite":
+        await session.execute(sa.text("UPDATE alembic_version SET version_num = version_num"))
+
+
 async def ensure_free(
     session: AsyncSession,
     *,
@@ -141,11 +156,9 @@ async def ensure_free(
 ) -> None:
     """Raise 409 naming every clash, or return when all slots are free (all-or-nothing).
 
-    On PostgreSQL a transaction-scoped advisory lock serialises bookings, so two
-    concurrent requests cannot both see a slot free; SQLite serialises writers itself.
+    Bookings are serialised first, so two concurrent requests cannot both see a slot free.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(sa.select(sa.func.pg_advisory_xact_lock(TIMETABLE_LOCK)))
+    await _serialise_bookings(session)
     clashes = await find_clashes(
         session,
         slots=slots,

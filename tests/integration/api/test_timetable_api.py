@@ -285,3 +285,15 @@ async def test_timetable_filters_by_day_teacher_and_classroom(world: World) -> N
     body = r.json()
     assert body["total"] == 3 and len(body["items"]) == 1
     assert body["items"][0]["id"] == world.seed.lesson_ids[1]
+
+
+async def test_concurrent_bookings_of_one_slot_let_exactly_one_through(world: World) -> None:
+    import asyncio
+
+    existing = await _seeded_lesson(world)
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=5)
+    body = _body(existing, starts_at=_iso(start), ends_at=_iso(start + timedelta(minutes=40)))
+    responses = await asyncio.gather(
+        *(world.request("admin", "POST", "/api/lessons", json=body) for _ in range(3))
+    )
+    assert sorted(r.status_code for r in responses) == [201, 409, 409]
