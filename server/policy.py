@@ -162,6 +162,17 @@ async def classroom_path(session: AsyncSession, classroom_id: int) -> str:
     return path
 
 
+async def classroom_paths(session: AsyncSession, classroom_ids: list[int]) -> dict[int, str]:
+    if not classroom_ids:
+        return {}
+    rows = await session.execute(
+        sa.select(Classroom.id, OrgUnit.path)
+        .join(OrgUnit, Classroom.school_id == OrgUnit.id)
+        .where(Classroom.id.in_(classroom_ids))
+    )
+    return dict(rows.tuples().all())
+
+
 # --- actions -------------------------------------------------------------------------------
 
 
@@ -221,6 +232,15 @@ def require_can_schedule(p: Principal, teacher_id: int, main_path: str) -> None:
     ):
         return
     raise PermissionDenied("you may not schedule this lesson")
+
+
+def require_classrooms_in_scope(p: Principal, paths: dict[int, str]) -> None:
+    """Only classrooms under the scheduler's unit may be booked (no blocking other counties)."""
+    outside = sorted(cid for cid, path in paths.items() if not path.startswith(p.org_path))
+    if outside:
+        raise PermissionDenied(
+            "receiving classrooms outside your scope", {"classroom_ids": outside}
+        )
 
 
 def require_can_run_lesson(p: Principal, lesson: Lesson, places: LessonPlaces) -> None:

@@ -46,11 +46,13 @@ from server.lessons import (
 )
 from server.policy import (
     classroom_path,
+    classroom_paths,
     get_visible_lesson,
     lesson_places,
     require_admin_over,
     require_can_run_lesson,
     require_can_schedule,
+    require_classrooms_in_scope,
     room_role_for,
     unit_path,
     visible_lessons,
@@ -164,6 +166,7 @@ async def _check_people_and_places(
     main_classroom_id: int,
     receiving_classroom_ids: list[int],
     course_id: int | None,
+    already_booked: tuple[int, ...] = (),
 ) -> list[Classroom]:
     """Referenced rows exist and the caller may schedule with them; returns the receivers."""
     teacher = await session.get(User, teacher_id)
@@ -192,6 +195,10 @@ async def _check_people_and_places(
     missing = sorted(set(receiving_classroom_ids) - {c.id for c in receivers})
     if missing:
         raise ValidationFailed("receiving classrooms not found", {"classroom_ids": missing})
+    # Only newly booked classrooms must lie in the caller's scope: a teacher may still move
+    # a lesson an admin gave them, with receivers outside the teacher's school.
+    added = [cid for cid in receiving_classroom_ids if cid not in already_booked]
+    require_classrooms_in_scope(p, await classroom_paths(session, added))
     if course_id is not None:
         course = await session.get(Course, course_id)
         if course is None or not (await unit_path(session, course.school_id)).startswith(
@@ -285,7 +292,8 @@ async def update_lesson(
         teacher_id=teacher_id,
         main_classroom_id=main_id,
         receiving_classroom_ids=receiver_ids,
-        course_id=changes.get("course_id", lesson.course_id),
+        course_id=changes.get("course_id"),  # checked only when it changes
+        already_booked=tuple(lesson.receiving_classroom_ids),
     )
     await ensure_free(
         session,

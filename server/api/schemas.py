@@ -164,6 +164,8 @@ class UserCreate(Input):
 class UserUpdate(Input):
     display_name: Name | None = None
     password: Password | None = None
+    # Required when users change their own password.
+    current_password: str | None = Field(default=None, max_length=200)
     is_active: bool | None = None
 
 

@@ -97,7 +97,12 @@ async def update_user(
     changes = body.model_dump(exclude_unset=True)
     if not is_admin_over(p, path) and "is_active" in changes:
         raise PermissionDenied("only an admin may activate or deactivate accounts")
+    current = changes.pop("current_password", None)
     if "password" in changes:
+        if user.id == p.user_id and not (
+            current and await passwords.verify_async(user.password_hash, current)
+        ):
+            raise PermissionDenied("give your current password to change it")
         user.password_hash = await passwords.hash_async(changes.pop("password"))
         changes["password"] = "changed"
     for key in ("display_name", "is_active"):

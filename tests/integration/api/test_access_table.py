@@ -9,10 +9,12 @@ receiving classroom's device, a classroom device of the other county, and nobody
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from server.db.models import utcnow
 from tests.integration.api.conftest import World
 
 ACTORS = [
@@ -72,6 +74,18 @@ ENDPOINTS: dict[str, Callable[[World], Request]] = {
         {"lesson_id": w.seed.lesson_ids[0], "summary": "好"},
     ),
     "lesson events": lambda w: ("GET", f"/api/lessons/{w.seed.lesson_ids[0]}/events", None),
+    "schedule lesson": lambda w: (
+        "POST",
+        "/api/lessons",
+        {
+            "title": "加课",
+            "teacher_id": w.seed.accounts["teacher"].user_id,
+            "main_classroom_id": w.seed.main_classroom_id,
+            "receiving_classroom_ids": [w.seed.receiving_classroom_ids[0]],
+            "starts_at": (utcnow() + timedelta(days=3)).isoformat(),
+            "ends_at": (utcnow() + timedelta(days=3, minutes=40)).isoformat(),
+        },
+    ),
 }
 
 A, C, OC, T, OT, E, R, MD, RD, OD, N = ACTORS
@@ -220,6 +234,11 @@ TABLE: dict[str, dict[str, int]] = {
         N: 401,
     },
 }
+
+# A teacher schedules only within the own school: the village classroom is outside it.
+TABLE["schedule lesson"] = {
+    A: 201, C: 201, OC: 403, T: 403, OT: 403, E: 403, R: 403, MD: 403, RD: 403, OD: 403, N: 401,
+}  # fmt: skip
 
 CASES = [(endpoint, actor, code) for endpoint, row in TABLE.items() for actor, code in row.items()]
 

@@ -93,3 +93,50 @@ async def test_classrooms_of_a_school_and_courses(world: World) -> None:
         json={"school_id": world.seed.main_school_id, "name": "三年级数学"},
     )
     assert r.status_code == 409
+
+
+async def test_changing_own_password_needs_the_current_one(world: World) -> None:
+    uid = world.seed.accounts["teacher"].user_id
+    r = await world.request(
+        "teacher", "PATCH", f"/api/users/{uid}", json={"password": "new-password-1"}
+    )
+    assert r.status_code == 403
+    r = await world.request(
+        "teacher",
+        "PATCH",
+        f"/api/users/{uid}",
+        json={"password": "new-password-1", "current_password": "pw-teacher-12345"},
+    )
+    assert r.status_code == 200
+    login = await world.client.post(
+        "/api/auth/login", json={"login": "teacher", "password": "new-password-1"}
+    )
+    assert login.status_code == 200
+    # An admin resets a password without knowing it.
+    r = await world.request(
+        "county_admin", "PATCH", f"/api/users/{uid}", json={"password": "reset-by-admin"}
+    )
+    assert r.status_code == 200
+
+
+async def test_admin_cannot_book_classrooms_of_another_county(world: World) -> None:
+    from datetime import timedelta
+
+    from server.db.models import utcnow
+
+    start = utcnow() + timedelta(days=4)
+    r = await world.request(
+        "county_admin",
+        "POST",
+        "/api/lessons",
+        json={
+            "title": "跨县",
+            "teacher_id": world.seed.accounts["teacher"].user_id,
+            "main_classroom_id": world.seed.main_classroom_id,
+            "receiving_classroom_ids": [world.seed.other_classroom_id],
+            "starts_at": start.isoformat(),
+            "ends_at": (start + timedelta(minutes=40)).isoformat(),
+        },
+    )
+    assert r.status_code == 403
+    assert r.json()["error"]["details"] == {"classroom_ids": [world.seed.other_classroom_id]}
