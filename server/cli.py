@@ -190,4 +190,8 @@ def _safe_url(settings: Settings) -> str:
 # Other packages add their command groups here, one line each, e.g.
 #   from bench.cli import app as bench_app; app.add_typer(bench_app, name="bench")
 # Planned: `bench` (tests/bench, media), `record` and `recording` (recorder).
+from recorder.cli import record_app, recording_app  # noqa: E402
+
+app.add_typer(record_app, name="record")
+app.add_typer(recording_app, name="recording")
 # --- end of sub-apps -------------------------------------------------------------------------

@@ -36,8 +36,8 @@ def ensure_clip(
         ["-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", f"{kbps}k",
          "-minrate", f"{kbps}k", "-maxrate", f"{kbps}k"]
         if codec == "vp8"
-        else ["-c:v", "libx264", "-profile:v", "baseline", "-tune", "zerolatency", "-b:v", f"{kbps}k",
-              "-bf", "0"]
+        else ["-c:v", "libx264", "-profile:v", "baseline", "-tune", "zerolatency",
+              "-b:v", f"{kbps}k", "-bf", "0"]
     )
     tmp = out.with_suffix(".tmp." + ext)
     cmd = [
