@@ -10,6 +10,7 @@ import av
 import pytest
 
 from server.settings import MediaSettings
+from tests.conftest import require
 from tests.integration.media.peers import Clip
 
 
@@ -26,7 +27,7 @@ def _demux(path: Path, kind: str) -> list[bytes]:
 @pytest.fixture(scope="session")
 def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Clip]:
     if shutil.which("ffmpeg") is None:
-        pytest.skip("ffmpeg not installed")
+        require(False, "ffmpeg")
     d = tmp_path_factory.mktemp("clips")
     src = ["-f", "lavfi", "-i", "testsrc=size=320x240:rate=30"]
     _ffmpeg(*src, "-t", "2", "-c:v", "libvpx", "-g", "15", "-b:v", "300k",

@@ -95,7 +95,6 @@ async def test_late_joiner_gets_cached_keyframe(clips, media_settings):
     assert await wait_for(lambda: sub.count("video") >= 1, 3)
     first = sub.of_kind("video")[0]
     assert sub.connected_at is not None
-    delay = first.at - sub.connected_at
     # the first frame is a keyframe and decodes on the subscriber side
     decoder = av.CodecContext.create("libvpx", "r")
     frames = decoder.decode(av.Packet(first.data))
@@ -104,7 +103,7 @@ async def test_late_joiner_gets_cached_keyframe(clips, media_settings):
     await worker.close()
     assert first.key
     assert frames and frames[0].width == 320
-    assert delay < 0.5, delay
+    # How fast it arrives is measured by `tongbu bench`, not asserted here.
 
 
 async def test_stalled_subscriber_does_not_slow_others(clips, media_settings):

@@ -19,13 +19,14 @@ from fastapi import FastAPI
 from server.app import create_app
 from server.settings import Settings
 from server.tokens import RoomGrants, RoomRole, issue_room_token
+from tests.conftest import require
 
 
 @pytest.fixture(scope="session")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2 s 320x240 VP8 + Opus WebM (keyframe every second) made once per session."""
     if shutil.which("ffmpeg") is None:
-        pytest.skip("ffmpeg not installed")
+        require(False, "ffmpeg")
     path = tmp_path_factory.mktemp("media") / "clip.webm"
     subprocess.run(
         [
