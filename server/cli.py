@@ -27,7 +27,7 @@ def _settings() -> Settings:
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: Annotated[str, typer.Argument(help="target revision")] = "head") -> None:
+def db_upgrade(revision: Annotated[str, typer.Argument(help="target revision")] = "heads") -> None:
     """Migrate the database (TONGBU_DATABASE_URL, default SQLite in the data dir)."""
     from server.db import migrate
 

@@ -28,7 +28,7 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-async def upgrade(settings: Settings, revision: str = "head") -> None:
+async def upgrade(settings: Settings, revision: str = "heads") -> None:
     await _run(settings, lambda cfg: command.upgrade(cfg, revision))
 
 
@@ -36,7 +36,15 @@ async def downgrade(settings: Settings, revision: str) -> None:
     await _run(settings, lambda cfg: command.downgrade(cfg, revision))
 
 
+def script_heads() -> list[str]:
+    """The newest revisions the code knows; a database at these is up to date."""
+    from alembic.script import ScriptDirectory
+
+    return sorted(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+
+
 async def current_revision(settings: Settings) -> str | None:
+    """The database's revision; several heads (feature branches not yet merged) join with '+'."""
     from alembic.runtime.migration import MigrationContext
 
     db = Database.from_settings(settings)
@@ -44,7 +52,8 @@ async def current_revision(settings: Settings) -> str | None:
     try:
         async with db.engine.connect() as conn:
             return await conn.run_sync(
-                lambda c: MigrationContext.configure(c).get_current_revision()
+                lambda c: "+".join(sorted(MigrationContext.configure(c).get_current_heads()))
+                or None
             )
     finally:
         await db.close()

@@ -12,12 +12,26 @@ WEB = Path(__file__).resolve().parents[2] / "clients" / "web"
 
 
 def _catalogues() -> dict[str, dict[str, str]]:
-    return {p.stem: json.loads(p.read_text("utf-8")) for p in (WEB / "i18n").glob("*.json")}
+    """Each language's main catalogue merged with its feature parts (i18n/parts/<part>.<lang>.json)."""
+    cats = {p.stem: json.loads(p.read_text("utf-8")) for p in (WEB / "i18n").glob("*.json")}
+    for part in (WEB / "i18n" / "parts").glob("*.json"):
+        _name, lang = part.stem.split(".", 1)
+        cats[lang].update(json.loads(part.read_text("utf-8")))
+    return cats
+
+
+def test_every_part_exists_in_every_language() -> None:
+    parts = sorted((WEB / "i18n" / "parts").glob("*.json"))
+    langs = {p.stem for p in (WEB / "i18n").glob("*.json")}
+    names = {p.stem.split(".", 1)[0] for p in parts}
+    for name in names:
+        found = {p.stem.split(".", 1)[1] for p in parts if p.stem.startswith(name + ".")}
+        assert found == langs, (name, found)
 
 
 def test_catalogues_have_the_same_keys_and_placeholders() -> None:
     cats = _catalogues()
-    assert set(cats) == {"zh-CN", "en"}
+    assert {"zh-CN", "en"} <= set(cats)
     zh, en = cats["zh-CN"], cats["en"]
     assert set(zh) == set(en), set(zh) ^ set(en)
     for key in zh:

@@ -1,5 +1,8 @@
 // Message catalogue: zh-CN by default, English on request. Every visible string
 // comes from i18n/<lang>.json; markup refers to keys with data-i18n attributes.
+// A page may add feature catalogues with <meta name="i18n-parts" content="a b">:
+// i18n/parts/<part>.<lang>.json, merged over the main one. Parts keep each
+// feature's strings next to each other and out of everyone else's way.
 const STORAGE_KEY = 'tongbu.lang';
 export const LANGS = ['zh-CN', 'en'];
 let catalogue = {};
@@ -17,11 +20,22 @@ function pick() {
   return LANGS.includes(wanted) ? wanted : 'zh-CN';
 }
 
-async function fetchCatalogue(code) {
-  const url = new URL(`../i18n/${code}.json`, import.meta.url);
-  const res = await fetch(url);
-  if (!res.ok) throw new Error(`catalogue ${code}: HTTP ${res.status}`);
+async function fetchJson(path) {
+  const res = await fetch(new URL(path, import.meta.url));
+  if (!res.ok) throw new Error(`catalogue ${path}: HTTP ${res.status}`);
   return res.json();
+}
+
+function pageParts() {
+  const meta = document.querySelector('meta[name="i18n-parts"]');
+  return meta ? meta.content.split(/\s+/).filter((p) => /^[\w-]+$/.test(p)) : [];
+}
+
+async function fetchCatalogue(code) {
+  const parts = await Promise.all(
+    pageParts().map((part) => fetchJson(`../i18n/parts/${part}.${code}.json`)),
+  );
+  return Object.assign(await fetchJson(`../i18n/${code}.json`), ...parts);
 }
 
 export async function initI18n() {

@@ -14,7 +14,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from server.db.engine import make_engine
-from server.db.models import Base
+from server.db.tables import Base
 from server.settings import Settings
 
 config = context.config
