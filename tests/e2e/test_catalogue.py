@@ -12,7 +12,7 @@ WEB = Path(__file__).resolve().parents[2] / "clients" / "web"
 
 
 def _catalogues() -> dict[str, dict[str, str]]:
-    """Each language's main catalogue merged with its feature parts (i18n/parts/<part>.<lang>.json)."""
+    """Each language's main catalogue merged with its parts (i18n/parts/<part>.<lang>.json)."""
     cats = {p.stem: json.loads(p.read_text("utf-8")) for p in (WEB / "i18n").glob("*.json")}
     for part in (WEB / "i18n" / "parts").glob("*.json"):
         _name, lang = part.stem.split(".", 1)
