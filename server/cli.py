@@ -194,4 +194,7 @@ from recorder.cli import record_app, recording_app  # noqa: E402
 
 app.add_typer(record_app, name="record")
 app.add_typer(recording_app, name="recording")
+from server.bench.cli import bench_app  # noqa: E402
+
+app.add_typer(bench_app, name="bench")
 # --- end of sub-apps -------------------------------------------------------------------------

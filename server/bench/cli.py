@@ -1,0 +1,16 @@
+"""`tongbu bench ...`: one sub-command per benchmark, each in its own module.
+
+Why a registry of lines and not auto-discovery: the command list is the table
+of contents of docs/benchmarks.md; keeping it explicit keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import typer
+
+bench_app = typer.Typer(
+    help="Benchmarks: run Tongbu and a naive baseline side by side, print a table and a ratio.",
+    no_args_is_help=True,
+)
+
+# One line per benchmark module, e.g. `bench_app.command("fanout")(fanout.main)`.
