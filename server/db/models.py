@@ -111,10 +111,19 @@ class LessonKind(StrEnum):
     MEETING = "meeting"
 
 
+class TeachingLanguage(StrEnum):
+    """Language a lesson is taught in (蒙古语授课: Mongolian-medium schools); issue 9."""
+
+    ZH = "zh"
+    MN = "mn"
+    BILINGUAL = "bilingual"
+
+
 class RecordingState(StrEnum):
     PENDING = "pending"
     RECORDING = "recording"
     PROCESSING = "processing"
+    UPLOADED = "uploaded"
     READY = "ready"
     FAILED = "failed"
 
@@ -229,6 +238,11 @@ class Lesson(Base):
     actual_end: Mapped[datetime | None] = mapped_column()
     # Lessons expanded from one weekly rule share this id.
     recurrence_group: Mapped[str | None] = mapped_column(sa.String(36), index=True)
+    # Issue 9: teaching language, and "created or moved less than two days ahead" (admins see it).
+    language: Mapped[TeachingLanguage] = mapped_column(
+        str_enum(TeachingLanguage), default=TeachingLanguage.ZH, server_default="zh"
+    )
+    short_notice: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     receivers: Mapped[list[Classroom]] = relationship(
@@ -258,7 +272,11 @@ class Participation(Base):
     """Attendance of one classroom in one lesson."""
 
     __tablename__ = "participation"
-    __table_args__ = (sa.UniqueConstraint("lesson_id", "classroom_id"),)
+    __table_args__ = (
+        sa.UniqueConstraint("lesson_id", "classroom_id"),
+        # Usage statistics: "which teaching points took a lesson in this period".
+        sa.Index("ix_participation_classroom_lesson", "classroom_id", "lesson_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     lesson_id: Mapped[int] = mapped_column(
@@ -353,6 +371,12 @@ class Recording(Base):
     started_at: Mapped[datetime | None] = mapped_column()
     ended_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Added by migration 0003 (recording): progress reported by the recorder process.
+    duration_ms: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    # Set when the recording finished with its unit over quota (`tongbu recording prune`).
+    over_quota: Mapped[bool] = mapped_column(default=False)
+    restarts: Mapped[int] = mapped_column(default=0)
 
 
 class PairingCode(Base):
@@ -375,6 +399,7 @@ class PairingCode(Base):
 
 class AuditLog(Base):
     __tablename__ = "audit_log"
+    __table_args__ = (sa.Index("ix_audit_log_scope_time", "scope_path", "created_at"),)
 
     id: Mapped[int] = mapped_column(
         sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True
@@ -383,4 +408,7 @@ class AuditLog(Base):
     action: Mapped[str] = mapped_column(sa.String(80))
     target: Mapped[str] = mapped_column(sa.String(120), default="")
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Org path the entry belongs to (the actor's unit, or the target's when known):
+    # GET /api/audit shows an admin the entries under their own unit only.
+    scope_path: Mapped[str] = mapped_column(sa.String(400), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
