@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI, WebSocket
 
 from server.settings import Settings
+from signaling.lessonlog import LessonLog
 from signaling.protocol import json_schema
 from signaling.rooms import RoomHub
 from signaling.session import Session
@@ -35,6 +36,10 @@ async def signaling_component(app: FastAPI, settings: Settings, stack: AsyncExit
     hub = RoomHub(worker, settings)
     app.state.worker = worker
     app.state.hub = hub
+    db = getattr(app.state, "db", None)
+    if db is not None:
+        hub.db = db
+        hub.observe(LessonLog(db))
     _register_metrics(app, worker)
 
     async def wait_sessions() -> None:

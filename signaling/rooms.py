@@ -31,7 +31,9 @@ from typing import Any, Protocol
 from server.errors import InvalidState, NotFound, PermissionDenied
 from server.settings import Settings
 from server.tokens import RoomClaims
+from signaling import features as room_features
 from signaling.floor import Floor, FloorChange
+from signaling.observers import EventBus, RoomEvent, lesson_id_of
 from signaling.protocol import (
     CloseReason,
     ConsumerInfo,
@@ -210,8 +212,12 @@ class Room:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._owners: dict[str, str] = {}  # producer id -> participant id, until announced gone
         self._infos: dict[str, ProducerInfo] = {}
+        self.features: dict[str, room_features.Feature] = {
+            cls.name: cls(self) for cls in room_features.FEATURES
+        }
         media_room.on("producerclose", self._on_media_producer_close)
         media_room.on("close", self._on_media_room_close)
+        self.emit("room.opened")
 
     # ------------------------------------------------------------ helpers
 
@@ -230,6 +236,27 @@ class Room:
     @property
     def tasks(self) -> set[asyncio.Task[Any]]:
         return set(self._tasks)
+
+    @property
+    def lesson_id(self) -> int | None:
+        return lesson_id_of(self.id)
+
+    def emit(
+        self, name: str, p: Participant | None = None, data: dict[str, Any] | None = None,
+        *, log: bool = True,
+    ) -> None:
+        """Tell the hub's observers (lesson log, webhooks, statistics) what happened."""
+        self.hub.events.emit(
+            RoomEvent(
+                name=name,
+                room=self.id,
+                participant_id=p.id if p else None,
+                identity=p.claims.identity if p else None,
+                role=p.claims.role.value if p else None,
+                data=data or {},
+                log=log,
+            )
+        )
 
     def visible(self) -> list[Participant]:
         return [p for p in self.participants.values() if not p.hidden]
@@ -321,6 +348,18 @@ class Room:
         self.participants[p.id] = p
         if not p.hidden:
             self.broadcast(ParticipantJoined(participant=self.info(p)), exclude=p)
+        self.emit(
+            "participant.joined",
+            p,
+            {
+                "hidden": p.hidden,
+                "name": p.claims.name,
+                "classroom_id": p.claims.classroom_id,
+                "user_id": p.claims.user_id,
+            },
+        )
+        for feature in self.features.values():
+            await feature.on_join(p)
 
     def start(self, p: Participant) -> None:
         """After `joined` went out: consume what already exists."""
@@ -342,6 +381,21 @@ class Room:
         p.subscriptions.clear()
         if not p.hidden:
             self.broadcast(ParticipantLeft(participant_id=p.id, reason=reason))
+        self.emit(
+            "participant.left",
+            p,
+            {
+                "reason": reason.value,
+                "hidden": p.hidden,
+                "classroom_id": p.claims.classroom_id,
+                "user_id": p.claims.user_id,
+            },
+        )
+        for feature in self.features.values():
+            try:
+                await feature.on_leave(p)
+            except Exception:
+                logger.exception("feature %s failed on leave", feature.name)
         if change.changed:
             await self._floor_changed(change)
 
@@ -531,6 +585,17 @@ class Room:
             if member is not None:
                 self._apply_gate(member)
         self.broadcast(FloorChanged(floor=self.floor_state(), previous=change.previous))
+        holder = self.participants.get(change.holder or "")
+        self.emit(
+            "floor.changed",
+            holder,
+            {
+                "holder": change.holder,
+                "previous": change.previous,
+                "queue": list(change.queue),
+                "holder_identity": holder.claims.identity if holder else None,
+            },
+        )
         for pid in affected | set(change.queue):
             member = self.participants.get(pid or "")
             if member is not None and not member.hidden:
@@ -592,7 +657,13 @@ class Room:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for feature in self.features.values():
+            try:
+                await feature.close()
+            except Exception:
+                logger.exception("feature %s failed to close", feature.name)
         await self.media.close("room_closed")
+        self.emit("room.closed")
 
 
 class RoomHub:
@@ -605,6 +676,10 @@ class RoomHub:
         self._lock = asyncio.Lock()  # membership changes: a room never closes under a joiner
         self._closing = False
         self.sessions: set[Any] = set()
+        self.events = EventBus()
+        self.observe = self.events.observe
+        # The app's `Database` when signaling runs inside the app (features persist through it).
+        self.db: Any = None
 
     async def join(
         self, claims: RoomClaims, peer: Peer, auto_subscribe: bool
@@ -627,6 +702,18 @@ class RoomHub:
             await room.add(p)
             return room, p, resumed
 
+    async def close_room(self, room_id: str, message: str = "the lesson has ended") -> bool:
+        """End a room from outside (the lesson ended over REST): everyone gets `closed`."""
+        async with self._lock:
+            room = self.rooms.pop(room_id, None)
+            if room is None:
+                return False
+            for p in list(room.participants.values()):
+                p.peer.close(CloseReason.ROOM_CLOSED, message)
+                await room.remove(p, CloseReason.ROOM_CLOSED)
+            await room.close()
+            return True
+
     async def leave(self, room: Room, p: Participant, reason: CloseReason) -> None:
         async with self._lock:
             await room.remove(p, reason)
@@ -646,4 +733,5 @@ class RoomHub:
             for room in list(self.rooms.values()):
                 await room.close()
             self.rooms.clear()
+        await self.events.close()
         await self.worker.close()

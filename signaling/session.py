@@ -29,6 +29,7 @@ from server.errors import (
 )
 from server.settings import Settings
 from server.tokens import verify_room_token
+from signaling import features as room_features
 from signaling.protocol import (
     CLOSE_CODES,
     Answer,
@@ -271,6 +272,8 @@ class Session:
                 reply.id = request_id
                 self.send(reply)
         except ProtocolError as exc:
+            if exc.request_id is None:
+                exc.request_id = request_id
             self.send(exc.to_message())
         except TongbuError as exc:
             code = error_code(exc)
@@ -333,6 +336,8 @@ class Session:
             case StatsRequest(scope=scope):
                 mine, theirs, room_stats = room.stats(p, scope)
                 return Stats(producers=mine, consumers=theirs, room=room_stats)
+            case _:
+                return await room_features.dispatch(room, p, message)
         return None
 
     async def _join(self, message: Join) -> _Sent:
@@ -356,7 +361,11 @@ class Session:
             floor=room.floor_state(),
             resume=resumed,
         )
-        # `joined` must precede the first `offer`: queue it, then start consuming.
+        # `joined` must precede the first `offer`: queue it, then the features'
+        # catch-up messages (current page, open quiz), then start consuming.
         self.send(joined)
+        for feature in room.features.values():
+            for catch_up in feature.snapshot(p):
+                self.send(catch_up)
         room.start(p)
         return _SENT

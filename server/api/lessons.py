@@ -8,7 +8,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, BackgroundTasks, Query, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.api.common import audit, paginate
@@ -339,10 +339,21 @@ async def start(lesson_id: int, session: SessionDep, p: CurrentPrincipal) -> Les
 
 
 @router.post("/{lesson_id}/end", response_model=LessonPublic)
-async def end(lesson_id: int, session: SessionDep, p: CurrentPrincipal) -> Lesson:
+async def end(
+    lesson_id: int,
+    request: Request,
+    background: BackgroundTasks,
+    session: SessionDep,
+    p: CurrentPrincipal,
+) -> Lesson:
     lesson = await get_visible_lesson(session, p, lesson_id)
     require_can_run_lesson(p, lesson, await lesson_places(session, lesson))
-    return await end_lesson(session, lesson, p.identity)
+    ended = await end_lesson(session, lesson, p.identity)
+    hub = getattr(request.app.state, "hub", None)
+    if hub is not None:
+        # After the response (and the commit): everyone in the room gets `closed`.
+        background.add_task(hub.close_room, f"lesson-{lesson_id}")
+    return ended
 
 
 def ws_url(settings: Settings, request: Request) -> str:
