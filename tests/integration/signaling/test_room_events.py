@@ -55,7 +55,9 @@ def _classroom_token(server: LiveServer, lesson_id: int, classroom_id: int) -> s
     )
 
 
-async def _rows(server: LiveServer, lesson_id: int) -> tuple[list[LessonEvent], list[Participation]]:
+async def _rows(
+    server: LiveServer, lesson_id: int
+) -> tuple[list[LessonEvent], list[Participation]]:
     db = Database.from_settings(server.settings)
     await db.open()
     try:
@@ -155,7 +157,8 @@ class _Pokes(features.Feature):
 
 async def test_feature_messages_are_routed_to_the_room_instance() -> None:
     class FakeRoom:
-        features = {"test_pokes": _Pokes(None)}
+        def __init__(self) -> None:
+            self.features = {"test_pokes": _Pokes(None)}
 
     features.FEATURES.append(_Pokes)
     try:
