@@ -76,6 +76,22 @@ class SignalingSettings(BaseModel):
     max_messages_per_second: float = 50.0
 
 
+class SupervisionSettings(BaseModel):
+    """Usage statistics (督导) and webhooks: limits and timers."""
+
+    # A lesson started on time when its actual start is at most this late.
+    on_time_tolerance: int = 5 * 60
+    # Longest statistics range in days (a school year plus slack); longer asks get a 422.
+    max_range_days: int = 400
+    # Webhook delivery: per-request timeout, retry schedule (base * 2**attempt, capped).
+    webhook_timeout: float = 5.0
+    webhook_max_attempts: int = 8
+    webhook_backoff_base: float = 2.0
+    webhook_backoff_max: float = 3600.0
+    webhook_poll_interval: float = 1.0
+    webhook_worker: bool = True
+
+
 class Settings(BaseSettings):
     """Process settings; read from `TONGBU_*` env vars (nested with `__`)."""
 
@@ -100,6 +116,7 @@ class Settings(BaseSettings):
     media: MediaSettings = Field(default_factory=MediaSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     signaling: SignalingSettings = Field(default_factory=SignalingSettings)
+    supervision: SupervisionSettings = Field(default_factory=SupervisionSettings)
 
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> Settings:

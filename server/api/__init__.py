@@ -37,6 +37,7 @@ def install_api(app: FastAPI, settings: Settings) -> None:
         ops,
         org_units,
         recordings,
+        stats,
         users,
     )
 
@@ -58,5 +59,6 @@ def install_api(app: FastAPI, settings: Settings) -> None:
         evaluations.rubrics,
         evaluations.router,
         recordings.router,
+        stats.router,
     ):
         app.include_router(router)

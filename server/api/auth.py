@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
+import sqlalchemy as sa
 from fastapi import APIRouter
 
 from server.api.common import audit
-from server.api.deps import CurrentPrincipal, PasswordsDep, SessionDep, SettingsDep
+from server.api.deps import (
+    CurrentPrincipal,
+    DatabaseDep,
+    PasswordsDep,
+    SessionDep,
+    SettingsDep,
+)
 from server.api.schemas import (
     DeviceTokenResponse,
     LoginRequest,
@@ -16,6 +23,8 @@ from server.api.schemas import (
     RefreshRequest,
     TokenResponse,
 )
+from server.audit import audit as write_audit
+from server.audit import audit_now, login_scope
 from server.auth import (
     Principal,
     authenticate_password,
@@ -24,7 +33,7 @@ from server.auth import (
     redeem_pairing_code,
     user_from_refresh,
 )
-from server.db.models import Role
+from server.db.models import OrgUnit, Role
 from server.errors import Unauthenticated
 
 router = APIRouter(prefix="/api", tags=["auth"])
@@ -32,13 +41,35 @@ router = APIRouter(prefix="/api", tags=["auth"])
 
 @router.post("/auth/login", response_model=TokenResponse)
 async def login(
-    body: LoginRequest, session: SessionDep, settings: SettingsDep, passwords: PasswordsDep
+    body: LoginRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    passwords: PasswordsDep,
+    db: DatabaseDep,
 ) -> TokenResponse:
     try:
         user = await authenticate_password(session, passwords, body.login, body.password)
     except Unauthenticated:
+        # The request's transaction rolls back: the refusal is written in one of its own.
+        actor, scope = await login_scope(db, body.login)
+        await audit_now(
+            db,
+            "auth.login_failed",
+            actor=actor,
+            target=f"login:{body.login[:80]}",
+            scope_path=scope,
+        )
         await asyncio.sleep(settings.auth.login_failure_delay)
         raise
+    scope = await session.scalar(sa.select(OrgUnit.path).where(OrgUnit.id == user.org_unit_id))
+    write_audit(
+        session,
+        None,
+        "auth.login",
+        f"user:{user.id}",
+        actor=f"user-{user.id}",
+        scope_path=scope or "",
+    )
     pair = issue_user_tokens(settings, user)
     return TokenResponse(
         access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in

@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.api.deps import Paging
 from server.api.schemas import Page
 from server.auth import Principal
-from server.db.models import AuditLog
 from server.errors import Conflict
 
 S = TypeVar("S", bound=BaseModel)
@@ -57,5 +56,7 @@ def audit(
     target: str,
     details: dict[str, Any] | None = None,
 ) -> None:
-    """Append to the audit log in the request's transaction (kept only if the change is)."""
-    session.add(AuditLog(actor=p.identity, action=action, target=target, details=details or {}))
+    """Append to the audit log in the request's transaction (see server.audit)."""
+    from server.audit import audit as write
+
+    write(session, p, action, target, details)
