@@ -111,6 +111,51 @@ class Settings(BaseSettings):
     log_json: bool = True
     log_level: str = "INFO"
     auto_record: bool = False
+class RecordingSettings(BaseModel):
+    """Automatic recording (issue 7): the server supervises one recorder process per live lesson."""
+
+    # Restart a recorder that died while its lesson is live, into a new segment,
+    # after restart_delay * 2**n seconds, at most max_restarts times per lesson.
+    restart_delay: float = 1.0
+    max_restarts: int = 5
+    # SIGTERM at lesson end, SIGKILL when the recorder has not finished after this.
+    stop_timeout: float = 30.0
+    # Lifetime of the recorder's room token (reissued on every restart) and of media links.
+    token_ttl: int = 8 * 3600
+    media_token_ttl: int = 2 * 3600
+    # Used where no org unit up the tree sets its own (None: unlimited / kept forever).
+    default_quota_bytes: int | None = None
+    default_retention_days: int | None = None
+
+
+class LibrarySettings(BaseModel):
+    """Lesson library (issue 9): upload limits and media-link lifetime."""
+
+    max_document_mb: int = 50  # 课件 PDF, 导学案 PDF/DOCX
+    max_video_mb: int = 500  # 微课 MP4
+    media_link_ttl: int = 6 * 3600
+
+
+class NoticeSettings(BaseModel):
+    """Timetable notices (issue 9): e-mail through SMTP, the two-day rule, retries."""
+
+    smtp_host: str | None = None  # no host: e-mails stay queued (in-app notices still work)
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_use_tls: bool = False
+    smtp_timeout: float = 10.0
+    mail_from: str = "tongbu@localhost"
+    # Lessons created or moved with less notice than this get the short-notice flag.
+    min_notice_hours: float = 48.0
+    # Outbox retries: base * 2**attempt seconds, capped; a queued mail is never dropped.
+    retry_base: float = 5.0
+    retry_max: float = 900.0
+    poll_interval: float = 2.0
+    mailer: bool = True
+
+
     # Local time of the schools: `?day=` / `?week=` timetable filters and the demo use it.
     timezone: str = "Asia/Shanghai"
     media: MediaSettings = Field(default_factory=MediaSettings)
@@ -136,6 +181,10 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.db_url.startswith("sqlite")
+    interaction: InteractionSettings = Field(default_factory=InteractionSettings)
+    library: LibrarySettings = Field(default_factory=LibrarySettings)
+    notices: NoticeSettings = Field(default_factory=NoticeSettings)
+    recording: RecordingSettings = Field(default_factory=RecordingSettings)
 
     def ensure_secret(self) -> str:
         """Return the signing secret, creating `data_dir/secret.key` on first use."""
