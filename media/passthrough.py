@@ -18,8 +18,12 @@ Receive side, per ``RTCRtpReceiver`` (aiortc/rtcrtpreceiver.py, 1.16):
   frame to the producer synchronously, on the loop: no thread hop, no decode.
 - ``__stop_decoder`` (on BYE, disconnect, stop) puts ``None`` and joins the
   "thread": our sink reports end of stream, the sentinel's ``join`` is a no-op.
-- The audio ``JitterBuffer(capacity=16, prefetch=4)`` is replaced by one with
-  ``prefetch=0``: prefetching only helps a decoder and costs 80 ms here.
+- The receiver's ``__jitter_buffer`` (audio ``JitterBuffer(capacity=16,
+  prefetch=4)``, video ``JitterBuffer(capacity=512, is_video=True)``) is
+  replaced by a ``media.framing.MarkerJitterBuffer`` of the same capacity:
+  no prefetch (it only helps a decoder and costs 80 ms), and a frame leaves at
+  its RTP marker bit (video) or at once (Opus) instead of when the next frame
+  begins (one frame interval of added latency otherwise).
 - ``RTCRtpReceiver._send_rtcp_pli(media_ssrc)`` sends a PLI to the publisher.
 
 Send side, per ``RTCRtpSender`` (aiortc/rtcrtpsender.py, 1.16):
@@ -51,7 +55,7 @@ import aiortc
 import av
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.codecs.vpx import Vp8Encoder
-from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParameters
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
@@ -62,6 +66,8 @@ from aiortc.rtp import (
     RtcpRtpfbPacket,
     RtcpSrPacket,
 )
+
+from media.framing import MarkerJitterBuffer
 
 logger = logging.getLogger("tongbu.media.passthrough")
 
@@ -129,7 +135,10 @@ class ReceiverTap:
         self._tasks: set[asyncio.Task[None]] = set()
         kind = receiver.track.kind if receiver.track is not None else None
         if kind == "audio":
-            setattr(receiver, _R + "jitter_buffer", JitterBuffer(capacity=16, prefetch=0))
+            buffer = MarkerJitterBuffer(16, is_video=False, single_packet_frames=True)
+        else:
+            buffer = MarkerJitterBuffer(512, is_video=True)
+        setattr(receiver, _R + "jitter_buffer", buffer)
         receiver.receive = self._receive_without_decoder  # type: ignore[method-assign]
 
     async def _receive_without_decoder(self, parameters: RTCRtpReceiveParameters) -> None:
