@@ -29,12 +29,14 @@ def install_api(app: FastAPI, settings: Settings) -> None:
     from server.api import (
         attendance,
         auth,
+        calendar,
         classrooms,
         courses,
         evaluations,
         events,
         lessons,
         library,
+        notifications,
         ops,
         org_units,
         recordings,
@@ -42,10 +44,13 @@ def install_api(app: FastAPI, settings: Settings) -> None:
         users,
     )
 
+    from server.notices.mailer import mailer_component
+
     app.state.passwords = Passwords(settings)
     app.state.metrics.register(ops.ServerCollector(app))
     app.add_middleware(ops.HttpMetrics, registry=app.state.metrics)
     app.state.components.append(database_component)
+    app.state.components.append(mailer_component)
     for router in (
         ops.router,
         auth.router,
@@ -58,6 +63,9 @@ def install_api(app: FastAPI, settings: Settings) -> None:
         attendance.router,
         events.router,
         library.router,
+        notifications.router,
+        notifications.timetable,
+        calendar.router,
         evaluations.rubrics,
         evaluations.router,
         recordings.router,

@@ -31,6 +31,7 @@ from server.db.models import (
     LessonKind,
     LessonState,
     Role,
+    TeachingLanguage,
     User,
     lesson_receiver,
     utcnow,
@@ -44,6 +45,7 @@ from server.lessons import (
     record_event,
     start_lesson,
 )
+from server.notices import lesson_hooks
 from server.policy import (
     classroom_path,
     classroom_paths,
@@ -103,6 +105,7 @@ async def list_lessons(
     classroom_id: int | None = None,
     state: LessonState | None = None,
     kind: LessonKind | None = None,
+    language: TeachingLanguage | None = None,
 ) -> Page[LessonPublic]:
     query = sa.select(Lesson).where(visible_lessons(p)).order_by(Lesson.starts_at, Lesson.id)
     if day is not None:
@@ -147,6 +150,8 @@ async def list_lessons(
         query = query.where(Lesson.state == state)
     if kind is not None:
         query = query.where(Lesson.kind == kind)
+    if language is not None:
+        query = query.where(Lesson.language == language)
     return await paginate(session, query, paging, LessonPublic)
 
 
@@ -210,7 +215,7 @@ async def _check_people_and_places(
 
 @router.post("", response_model=LessonSeries, status_code=status.HTTP_201_CREATED)
 async def create_lesson(
-    body: LessonCreate, session: SessionDep, p: CurrentPrincipal
+    body: LessonCreate, session: SessionDep, settings: SettingsDep, p: CurrentPrincipal
 ) -> LessonSeries:
     """Schedule one lesson, or a weekly series with `repeat_weekly_until` (all or nothing)."""
     first = Slot(body.starts_at, body.ends_at)
@@ -247,11 +252,13 @@ async def create_lesson(
             ends_at=s.ends_at,
             recurrence_group=group,
             receivers=list(receivers),
+            language=body.language,
         )
         for s in slots
     ]
     session.add_all(lessons)
     await session.flush()
+    await lesson_hooks.on_created(session, settings, lessons)  # short-notice flag + notices
     audit(
         session,
         p,
@@ -266,7 +273,11 @@ async def create_lesson(
 
 @router.patch("/{lesson_id}", response_model=LessonPublic)
 async def update_lesson(
-    lesson_id: int, body: LessonUpdate, session: SessionDep, p: CurrentPrincipal
+    lesson_id: int,
+    body: LessonUpdate,
+    session: SessionDep,
+    settings: SettingsDep,
+    p: CurrentPrincipal,
 ) -> Lesson:
     """Edit or move a scheduled lesson; a move is checked for clashes like a new lesson."""
     lesson = await get_visible_lesson(session, p, lesson_id)
@@ -303,12 +314,19 @@ async def update_lesson(
         receiving_classroom_ids=receiver_ids,
         exclude_lesson_ids=[lesson.id],
     )
-    for key in ("title", "course_id", "teacher_id", "main_classroom_id"):
-        if key in changes:
+    before = {
+        "old_starts_at": lesson.starts_at,
+        "old_ends_at": lesson.ends_at,
+        "old_main": lesson.main_classroom_id,
+        "old_receivers": list(lesson.receiving_classroom_ids),
+    }
+    for key in ("title", "course_id", "teacher_id", "main_classroom_id", "language"):
+        if key in changes and changes[key] is not None:
             setattr(lesson, key, changes[key])
     lesson.starts_at, lesson.ends_at = slot.starts_at, slot.ends_at
     lesson.receivers = receivers
     await session.flush()
+    await lesson_hooks.on_changed(session, settings, lesson, **before)
     audit(
         session,
         p,
@@ -320,10 +338,13 @@ async def update_lesson(
 
 
 @router.post("/{lesson_id}/cancel", response_model=LessonPublic)
-async def cancel(lesson_id: int, session: SessionDep, p: CurrentPrincipal) -> Lesson:
+async def cancel(
+    lesson_id: int, session: SessionDep, settings: SettingsDep, p: CurrentPrincipal
+) -> Lesson:
     lesson = await get_visible_lesson(session, p, lesson_id)
     require_can_run_lesson(p, lesson, await lesson_places(session, lesson))
     await cancel_lesson(session, lesson, p.identity)
+    await lesson_hooks.on_cancelled(session, settings, lesson)
     audit(session, p, "lesson.cancelled", f"lesson:{lesson.id}")
     return lesson
 

@@ -17,6 +17,7 @@ from server.db.models import (
     LessonState,
     RecordingState,
     Role,
+    TeachingLanguage,
     UnitLevel,
 )
 from server.tokens import RoomRole
@@ -217,6 +218,7 @@ class LessonCreate(Input):
     ends_at: AwareDatetime
     # Expand into one lesson per week up to and including this instant.
     repeat_weekly_until: AwareDatetime | None = None
+    language: TeachingLanguage = TeachingLanguage.ZH  # 授课语言 (issue 9)
 
 
 class LessonUpdate(Input):
@@ -227,6 +229,7 @@ class LessonUpdate(Input):
     receiving_classroom_ids: list[int] | None = Field(default=None, max_length=100)
     starts_at: AwareDatetime | None = None
     ends_at: AwareDatetime | None = None
+    language: TeachingLanguage | None = None
 
 
 class LessonPublic(Public):
@@ -243,6 +246,9 @@ class LessonPublic(Public):
     actual_start: datetime | None
     actual_end: datetime | None
     recurrence_group: str | None
+    language: TeachingLanguage = TeachingLanguage.ZH
+    # Created or moved less than two days before it starts (accepted; admins are told).
+    short_notice: bool = False
 
 
 class LessonSeries(BaseModel):
