@@ -76,6 +76,25 @@ class SignalingSettings(BaseModel):
     max_messages_per_second: float = 50.0
 
 
+class InteractionSettings(BaseModel):
+    """Classroom interaction (issue 6): floor modes, chat, quizzes; every limit in one place."""
+
+    # Speakers at once: chair mode (a lesson: the teacher talks with one classroom) and
+    # the default N of free mode (自由发言) when a moderator switches to it.
+    chair_max_speakers: int = Field(default=1, ge=1, le=64)
+    free_max_speakers: int = Field(default=4, ge=1, le=64)
+    # Longest per-grant time limit a moderator may set (seconds).
+    max_grant_seconds: int = 3600
+    # Chat: characters per message, token bucket per participant, history for late joiners.
+    chat_max_chars: int = Field(default=500, ge=1, le=4000)
+    chat_rate: float = 1.0  # messages per second, sustained
+    chat_burst: int = 5
+    chat_history: int = 50
+    # Quizzes: longest time limit, largest hand count per option.
+    quiz_max_seconds: int = 3600
+    quiz_max_hands: int = 1000
+
+
 class SupervisionSettings(BaseModel):
     """Usage statistics (督导) and webhooks: limits and timers."""
 
@@ -92,25 +111,6 @@ class SupervisionSettings(BaseModel):
     webhook_worker: bool = True
 
 
-class Settings(BaseSettings):
-    """Process settings; read from `TONGBU_*` env vars (nested with `__`)."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="TONGBU_", env_nested_delimiter="__", env_file=None, extra="ignore"
-    )
-
-    data_dir: Path = Path("tongbu-data")
-    database_url: str | None = None
-    storage_dir: Path | None = None
-    redis_url: str | None = None
-    # Never has a default in the repo: generated once into data_dir when unset.
-    secret_key: str | None = None
-    host: str = "127.0.0.1"
-    port: int = 8000
-    public_url: str | None = None
-    log_json: bool = True
-    log_level: str = "INFO"
-    auto_record: bool = False
 class RecordingSettings(BaseModel):
     """Automatic recording (issue 7): the server supervises one recorder process per live lesson."""
 
@@ -156,12 +156,55 @@ class NoticeSettings(BaseModel):
     mailer: bool = True
 
 
+class CoursewareSettings(BaseModel):
+    """Courseware uploads (课件同步): limits of the file, its pages and their rendering."""
+
+    max_upload_mb: int = 50
+    max_pages: int = 300
+    # Longest side of a rendered page image, in pixels (a 1080p screen shows it full height).
+    page_max_px: int = 1600
+    # Source images above this many pixels are refused (Pillow's bomb check is 2x this).
+    max_image_pixels: int = 50_000_000
+    jpeg_quality: int = 85
+    # The rendering child is killed after this many seconds (PDF bombs) ...
+    render_timeout: float = 60.0
+    # ... and may not use more address space than this (MiB).
+    render_memory_mb: int = 1024
+    # Pointer moves per participant and second forwarded to the room; the rest are dropped.
+    pointer_rate: float = 20.0
+
+
+class Settings(BaseSettings):
+    """Process settings; read from `TONGBU_*` env vars (nested with `__`)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TONGBU_", env_nested_delimiter="__", env_file=None, extra="ignore"
+    )
+
+    data_dir: Path = Path("tongbu-data")
+    database_url: str | None = None
+    storage_dir: Path | None = None
+    redis_url: str | None = None
+    # Never has a default in the repo: generated once into data_dir when unset.
+    secret_key: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = None
+    log_json: bool = True
+    log_level: str = "INFO"
+    # Start a recorder process whenever a lesson goes live (settings.recording tunes it).
+    auto_record: bool = True
     # Local time of the schools: `?day=` / `?week=` timetable filters and the demo use it.
     timezone: str = "Asia/Shanghai"
     media: MediaSettings = Field(default_factory=MediaSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     signaling: SignalingSettings = Field(default_factory=SignalingSettings)
+    interaction: InteractionSettings = Field(default_factory=InteractionSettings)
+    library: LibrarySettings = Field(default_factory=LibrarySettings)
+    notices: NoticeSettings = Field(default_factory=NoticeSettings)
+    recording: RecordingSettings = Field(default_factory=RecordingSettings)
     supervision: SupervisionSettings = Field(default_factory=SupervisionSettings)
+    courseware: CoursewareSettings = Field(default_factory=CoursewareSettings)
 
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> Settings:
@@ -181,10 +224,6 @@ class NoticeSettings(BaseModel):
     @property
     def is_sqlite(self) -> bool:
         return self.db_url.startswith("sqlite")
-    interaction: InteractionSettings = Field(default_factory=InteractionSettings)
-    library: LibrarySettings = Field(default_factory=LibrarySettings)
-    notices: NoticeSettings = Field(default_factory=NoticeSettings)
-    recording: RecordingSettings = Field(default_factory=RecordingSettings)
 
     def ensure_secret(self) -> str:
         """Return the signing secret, creating `data_dir/secret.key` on first use."""

@@ -46,6 +46,8 @@ class RoomGrants(BaseModel):
     hidden: bool = False
     # May grant/revoke the floor, mute others, end the lesson.
     moderate: bool = False
+    # May post in the room's chat; None = by visibility (hidden participants read only).
+    chat: bool | None = None
 
 
 class RoomClaims(BaseModel):

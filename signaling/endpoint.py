@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI, WebSocket
 
 from server.settings import Settings
+from signaling.features.store import InteractionStore
 from signaling.lessonlog import LessonLog
 from signaling.protocol import json_schema
 from signaling.rooms import RoomHub
@@ -40,6 +41,7 @@ async def signaling_component(app: FastAPI, settings: Settings, stack: AsyncExit
     if db is not None:
         hub.db = db
         hub.observe(LessonLog(db))
+        hub.observe(InteractionStore(db))
     _register_metrics(app, worker)
 
     async def wait_sessions() -> None:

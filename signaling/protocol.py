@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
+from signaling.messages import attendance, chat, floor_modes, quiz
 from signaling.wire import (  # noqa: F401  (re-exported)
     _ID,
     _SDP,
@@ -101,10 +102,20 @@ class IceServerInfo(BaseModel):
 
 
 class FloorState(BaseModel):
-    """Who talks now (连麦) and who raised a hand, in order."""
+    """Who talks now (连麦) and who raised a hand, in order.
+
+    `speakers`: everyone who has the floor, oldest grant first (`holder` is the
+    first, for one-speaker clients); `expires_at`: speaker -> epoch second when its
+    time limit ends; `mode`/`max_speakers` (null = no limit): see docs/interaction.md.
+    """
 
     holder: str | None = None
     queue: list[str] = Field(default_factory=list)
+    speakers: list[str] = Field(default_factory=list)
+    mode: Literal["chair", "free"] = "chair"
+    max_speakers: int | None = 1
+    expires_at: dict[str, float] = Field(default_factory=dict)
+    mute_all: bool = False
 
 
 # ---------------------------------------------------------------- client -> server
@@ -195,6 +206,8 @@ class FloorGrant(_Message):
 
     type: Literal["floor_grant"] = "floor_grant"
     participant_id: _ID
+    # Time limit: the floor is taken back (and announced) after this many seconds.
+    seconds: Annotated[int, Field(ge=5, le=24 * 3600)] | None = None
 
 
 class FloorRevoke(_Message):
@@ -258,7 +271,11 @@ ClientMessage = Annotated[
     | Mute
     | LayerPreference
     | StatsRequest
-    | Ping,
+    | Ping
+    | floor_modes.Client
+    | chat.Client
+    | quiz.Client
+    | attendance.Client,
     Field(discriminator="type"),
 ]
 
@@ -349,6 +366,8 @@ class FloorChanged(_Message):
     type: Literal["floor_changed"] = "floor_changed"
     floor: FloorState
     previous: str | None = None
+    # What happened: requested, cancelled, granted, revoked, expired, left, mode, mute_all.
+    reason: Annotated[str, Field(max_length=32)] = ""
 
 
 class Muted(_Message):
@@ -406,7 +425,10 @@ ServerMessage = Annotated[
     | Ok
     | Error
     | Pong
-    | Closed,
+    | Closed
+    | chat.Server
+    | quiz.Server
+    | attendance.Server,
     Field(discriminator="type"),
 ]
 

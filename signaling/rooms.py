@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from server.tokens import RoomClaims
 from signaling import features as room_features
 from signaling.floor import Floor, FloorChange
 from signaling.observers import EventBus, RoomEvent, lesson_id_of
+from signaling.policy import RoomPolicy, policy_for
 from signaling.protocol import (
     CloseReason,
     ConsumerInfo,
@@ -208,6 +210,8 @@ class Room:
         self.media = media_room
         self.participants: dict[str, Participant] = {}
         self.floor = Floor()
+        self.policy: RoomPolicy = policy_for("lesson")
+        self._floor_timer: asyncio.TimerHandle | None = None
         self.closed = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._owners: dict[str, str] = {}  # producer id -> participant id, until announced gone
@@ -220,6 +224,12 @@ class Room:
         self.emit("room.opened")
 
     # ------------------------------------------------------------ helpers
+
+    def configure(self, kind: str | None) -> None:
+        """Apply the room kind's policy (signaling.policy) before anyone is in."""
+        limits = self.hub.settings.interaction
+        self.policy = policy_for(kind, chair_max_speakers=limits.chair_max_speakers)
+        self.floor = Floor(mode=self.policy.mode, max_speakers=self.policy.max_speakers)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run a background step owned by the room; cancelled when the room closes."""
@@ -275,7 +285,7 @@ class Room:
             role=c.role.value,
             can_publish=c.grants.publish,
             hand_raised=p.id in self.floor.queue,
-            has_floor=p.id == self.floor.holder,
+            has_floor=self.floor.is_speaker(p.id),
             muted=sorted(p.muted),
         )
 
@@ -292,7 +302,16 @@ class Room:
         )
 
     def floor_state(self) -> FloorState:
-        return FloorState(holder=self.floor.holder, queue=list(self.floor.queue))
+        f = self.floor
+        return FloorState(
+            holder=f.holder,
+            queue=list(f.queue),
+            speakers=list(f.speakers),
+            mode=f.mode.value,
+            max_speakers=f.max_speakers,
+            expires_at=dict(f.expires_at),
+            mute_all=f.mute_all,
+        )
 
     def producers(self) -> list[ProducerInfo]:
         return [
@@ -309,7 +328,7 @@ class Room:
     def _live(self, p: Participant, producer: Any) -> bool:
         if producer.kind in p.muted:
             return False
-        return p.moderator or self.floor.holder == p.id
+        return self.policy.live(moderator=p.moderator, speaks=self.floor.is_speaker(p.id))
 
     def _apply_gate(self, p: Participant) -> None:
         """Pause or resume a participant's producers after a floor or mute change."""
@@ -320,7 +339,7 @@ class Room:
             elif not live and not producer.paused:
                 producer.pause()
 
-    def _wants(self, sub: Participant, owner_id: str) -> bool:
+    def _wants(self, sub: Participant, owner_id: str, source: str | None = None) -> bool:
         if sub.id == owner_id or not sub.claims.grants.subscribe or not sub.auto_subscribe:
             return False
         if sub.recv_transport is None:
@@ -328,7 +347,12 @@ class Room:
         owner = self.participants.get(owner_id)
         if owner is None:
             return False
-        return sub.moderator or sub.hidden or owner.moderator or self.floor.holder == owner_id
+        return self.policy.wants(
+            subscriber_sees_all=sub.moderator or sub.hidden,
+            owner_is_moderator=owner.moderator,
+            owner_speaks=self.floor.is_speaker(owner_id),
+            source=source,
+        )
 
     # ------------------------------------------------------------ membership
 
@@ -397,7 +421,7 @@ class Room:
             except Exception:
                 logger.exception("feature %s failed on leave", feature.name)
         if change.changed:
-            await self._floor_changed(change)
+            await self._floor_changed(change, "left")
 
     def _transport_watch(self, p: Participant) -> Callable[[str], None]:
         def on_state(state: str) -> None:
@@ -483,7 +507,7 @@ class Room:
 
     async def _auto_subscribe(self, subscribers: list[Participant], producers: list[Any]) -> None:
         for sub in subscribers:
-            wanted = [pr for pr in producers if self._wants(sub, pr.peer_id)]
+            wanted = [pr for pr in producers if self._wants(sub, pr.peer_id, pr.source)]
             if wanted:
                 await self._consume(sub, wanted, explicit=False, layer=None)
 
@@ -556,66 +580,115 @@ class Room:
             raise PermissionDenied("only a publishing participant may ask for the floor")
         if p.moderator:
             raise InvalidState("a moderator is always live")
-        change = self.floor.cancel(p.id) if cancel else self.floor.request(p.id)
+        if cancel:
+            change = self.floor.cancel(p.id)
+        else:
+            change = self.floor.request(p.id, now=time.time())
         if change.changed:
-            await self._floor_changed(change)
+            await self._floor_changed(change, "cancelled" if cancel else "requested")
 
-    async def grant_floor(self, p: Participant, target_id: str) -> None:
+    async def grant_floor(
+        self, p: Participant, target_id: str, seconds: int | None = None
+    ) -> None:
         if not p.claims.grants.moderate:
             raise PermissionDenied("granting the floor needs the moderate grant")
         target = self._get_visible(target_id)
         if target.moderator or not target.claims.grants.publish:
             raise InvalidState("the floor goes to a publishing, non-moderator participant")
-        change = self.floor.grant(target.id)
-        if change.changed:
-            await self._floor_changed(change)
+        limit = self.hub.settings.interaction.max_grant_seconds
+        if seconds is not None and seconds > limit:
+            raise InvalidState(f"a grant lasts at most {limit} seconds")
+        change = self.floor.grant(target.id, seconds=seconds, now=time.time())
+        if change.changed or seconds is not None:
+            await self._floor_changed(change, "granted")
 
     async def revoke_floor(self, p: Participant, target_id: str | None) -> None:
         if not p.claims.grants.moderate and target_id != p.id:
             raise PermissionDenied("revoking the floor needs the moderate grant")
         change = self.floor.revoke(target_id)
         if change.changed:
-            await self._floor_changed(change)
+            await self._floor_changed(change, "revoked")
 
-    async def _floor_changed(self, change: FloorChange) -> None:
+    async def _floor_changed(self, change: FloorChange, reason: str = "") -> None:
         """Gate media, update who consumes whom, then tell everyone."""
-        affected = {change.previous, change.holder} - {None}
+        affected = set(change.added) | set(change.removed)
         for pid in affected:
-            member = self.participants.get(pid or "")
+            member = self.participants.get(pid)
             if member is not None:
                 self._apply_gate(member)
-        self.broadcast(FloorChanged(floor=self.floor_state(), previous=change.previous))
+        self._schedule_floor_expiry()
+        self.broadcast(
+            FloorChanged(floor=self.floor_state(), previous=change.previous, reason=reason)
+        )
         holder = self.participants.get(change.holder or "")
         self.emit(
             "floor.changed",
             holder,
             {
+                "reason": reason,
                 "holder": change.holder,
                 "previous": change.previous,
+                "speakers": list(change.speakers),
+                "added": list(change.added),
+                "removed": list(change.removed),
                 "queue": list(change.queue),
+                "mode": self.floor.mode.value,
+                "max_speakers": self.floor.max_speakers,
+                "expires_at": dict(self.floor.expires_at),
+                "mute_all": self.floor.mute_all,
                 "holder_identity": holder.claims.identity if holder else None,
             },
         )
-        for pid in affected | set(change.queue):
+        for pid in affected | set(change.queue) | {change.previous, change.holder} - {None}:
             member = self.participants.get(pid or "")
             if member is not None and not member.hidden:
                 self.broadcast(ParticipantUpdated(participant=self.info(member)))
-        if change.previous != change.holder:
-            self.spawn(self._resubscribe_for_floor(change.previous, change.holder))
+        if change.added or change.removed:
+            self.spawn(self._resubscribe_for_floor(change.removed, change.added))
 
-    async def _resubscribe_for_floor(self, previous: str | None, holder: str | None) -> None:
-        """Receiving classrooms follow the floor: drop the old holder, consume the new."""
+    def _schedule_floor_expiry(self) -> None:
+        """One timer for the earliest time limit; expired grants are revoked and announced."""
+        if self._floor_timer is not None:
+            self._floor_timer.cancel()
+            self._floor_timer = None
+        ends = self.floor.next_expiry()
+        if ends is None or self.closed:
+            return
+        delay = max(0.0, ends - time.time())
+        self._floor_timer = asyncio.get_running_loop().call_later(
+            delay, lambda: self.spawn(self._expire_floor())
+        )
+
+    async def _expire_floor(self) -> None:
+        self._floor_timer = None
+        change = self.floor.expire(time.time())
+        if change.changed:
+            await self._floor_changed(change, "expired")
+        else:
+            self._schedule_floor_expiry()
+
+    async def _resubscribe_for_floor(
+        self, removed: tuple[str, ...], added: tuple[str, ...]
+    ) -> None:
+        """Receiving classrooms follow the floor: drop old speakers, consume the new ones."""
+        if self.policy.everyone_consumes_everyone:
+            return
         for sub in list(self.participants.values()):
             if sub.moderator or sub.hidden or not sub.auto_subscribe:
                 continue
-            if previous is not None and previous != sub.id:
+            for gone in removed:
+                if gone == sub.id:
+                    continue
                 for group, s in list(sub.subscriptions.items()):
-                    if not s.explicit and group.startswith(f"{previous}:"):
-                        sub.subscriptions.pop(group, None)
-                        await self._drop_consumer(sub, s)
-            if holder is not None and holder != sub.id:
-                owner = self.participants.get(holder)
-                if owner is not None and owner.producers:
+                    if s.explicit or not group.startswith(f"{gone}:"):
+                        continue
+                    if self._wants(sub, gone, group.rsplit(":", 1)[-1]):
+                        continue  # still wanted (a screen share in a meeting)
+                    sub.subscriptions.pop(group, None)
+                    await self._drop_consumer(sub, s)
+            for speaker in added:
+                owner = self.participants.get(speaker)
+                if speaker != sub.id and owner is not None and owner.producers:
                     await self._consume(
                         sub, list(owner.producers.values()), explicit=False, layer=None
                     )
@@ -624,6 +697,15 @@ class Room:
         if target_id != p.id and not p.claims.grants.moderate:
             raise PermissionDenied("muting others needs the moderate grant")
         target = p if target_id == p.id else self._get_visible(target_id)
+        if (
+            target is p
+            and not muted
+            and kind == "audio"
+            and self.floor.mute_all
+            and not p.moderator
+            and not self.floor.is_speaker(p.id)
+        ):
+            raise PermissionDenied("everyone is muted: unmute yourself once you have the floor")
         if muted:
             target.muted.add(kind)
         else:
@@ -653,6 +735,8 @@ class Room:
         if self.closed:
             return
         self.closed = True
+        if self._floor_timer is not None:
+            self._floor_timer.cancel()
         tasks = [t for t in self._tasks if t is not asyncio.current_task()]
         for task in tasks:
             task.cancel()
@@ -691,6 +775,7 @@ class RoomHub:
             room = self.rooms.get(claims.room)
             if room is None:
                 room = Room(self, self.worker.get_or_create_room(claims.room))
+                room.configure(getattr(claims, "kind", None))
                 self.rooms[claims.room] = room
             resumed = False
             for old in list(room.participants.values()):

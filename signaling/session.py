@@ -30,6 +30,7 @@ from server.errors import (
 from server.settings import Settings
 from server.tokens import verify_room_token
 from signaling import features as room_features
+from signaling.floor import FloorFull
 from signaling.protocol import (
     CLOSE_CODES,
     Answer,
@@ -78,6 +79,7 @@ _SENT = _Sent()
 
 # Domain errors -> wire codes, in one place (CONVENTIONS: "mapped in one place").
 _ERROR_CODES: list[tuple[type[TongbuError], ErrorCode]] = [
+    (FloorFull, ErrorCode.LIMIT_REACHED),
     (TokenExpired, ErrorCode.TOKEN_EXPIRED),
     (Unauthenticated, ErrorCode.UNAUTHENTICATED),
     (PermissionDenied, ErrorCode.PERMISSION_DENIED),
@@ -325,8 +327,8 @@ class Session:
                 )
             case FloorRequest(cancel=cancel):
                 await room.request_floor(p, cancel)
-            case FloorGrant(participant_id=target):
-                await room.grant_floor(p, target)
+            case FloorGrant(participant_id=target, seconds=seconds):
+                await room.grant_floor(p, target, seconds)
             case FloorRevoke(participant_id=target):
                 await room.revoke_floor(p, target)
             case Mute(participant_id=target, kind=kind, muted=muted):

@@ -37,6 +37,12 @@ class ErrorCode(StrEnum):
     UNSUPPORTED = "unsupported"  # e.g. a codec the SFU cannot forward
     RATE_LIMITED = "rate_limited"
     INTERNAL_ERROR = "internal_error"
+    # Interaction (docs/interaction.md):
+    LIMIT_REACHED = "limit_reached"  # e.g. free mode: N speakers already talk
+    TOO_LONG = "too_long"  # a chat message beyond the room's character limit
+    CHAT_DISABLED = "chat_disabled"  # the moderator switched chat off
+    ALREADY_ANSWERED = "already_answered"  # a second quiz answer without `replace`
+    QUIZ_CLOSED = "quiz_closed"  # an answer after the quiz closed
 
 
 class CloseReason(StrEnum):

@@ -92,3 +92,12 @@ async def dispatch(room: Room, p: Participant, message: Message) -> Message | No
     feature_name, method = entry
     handler: Handler = getattr(room.features[feature_name], method)
     return await handler(p, message)
+
+
+# Issue 6 part A: floor modes, chat, quizzes, attendance (imported last: they import this module).
+from signaling.features.floor_modes import FloorModes  # noqa: E402
+from signaling.features.chat import Chat  # noqa: E402
+from signaling.features.quiz import Quizzes  # noqa: E402
+from signaling.features.attendance import Attendance  # noqa: E402
+
+FEATURES.extend([FloorModes, Chat, Quizzes, Attendance])
