@@ -26,6 +26,16 @@ from typing import TYPE_CHECKING, Any
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from media.bwe import (
+    BandwidthEstimator,
+    BweParams,
+    ChoiceState,
+    RateMeter,
+    RetransmitGate,
+    choose_layer,
+    lower_of,
+    remb_of,
+)
 from media.events import EventEmitter
 from media.layers import LayerParams, LayerState, LinkSample, decide, target_layer
 from media.passthrough import ReceiverReport
@@ -129,6 +139,14 @@ class Consumer(EventEmitter):
         self._frame_ticks = DEFAULT_FRAME_TICKS.get(self.kind, 3000)
         self._nacks_since_report = 0
         self._packets_at_report = 0
+        # bandwidth view of the downlink (media/bwe.py): estimate, per-layer rates, choice
+        self._bwe = BandwidthEstimator(BweParams(hold=settings.layer_switch_hold))
+        self._choice = ChoiceState(hold=settings.layer_switch_hold)
+        self._layer_rates: dict[str, RateMeter] = {}
+        self._sent_rate = RateMeter()
+        self.rtx_gate: RetransmitGate | None = None
+        self.audio_only = False  # video paused because even the low layer does not fit
+        self.audio_only_since: float | None = None
         # stats
         self.frames_sent = 0
         self.bytes_sent = 0
@@ -150,9 +168,10 @@ class Consumer(EventEmitter):
         return self._layers.get(self.layer or self._target() or "")
 
     def _target(self) -> str | None:
+        allowed = lower_of(self._layer_state.allowed, self._choice.allowed or "low")
         return target_layer(
             self.preferred_layer,  # type: ignore[arg-type]
-            self._layer_state.allowed,
+            allowed or "low",
             set(self._layers),
         )
 
@@ -200,6 +219,14 @@ class Consumer(EventEmitter):
     def _start(self) -> None:
         """The sender asked for its first frame: prime from the cache, then go live."""
         self.started = True
+        if self.rtx_gate is None and self.sender_tap is not None and self.kind == "video":
+            # the sender exists now: cap its NACK retransmissions to a share of the estimate
+            params = self._bwe.params
+            self.rtx_gate = RetransmitGate(
+                lambda: self._bwe.estimate * params.rtx_share,
+                lambda: self.sender_tap.rtt if self.sender_tap is not None else None,
+            )
+            self.rtx_gate.install(self.sender_tap.sender)
         self._prime()
 
     def _prime(self) -> None:
@@ -248,6 +275,41 @@ class Consumer(EventEmitter):
             at=time.monotonic(), loss=report.fraction_lost, rtt=report.rtt, nack_ratio=nack_ratio
         )
         self.apply_link_sample(sample)
+        self._apply_bandwidth(sample.at, report.fraction_lost, report.rtt)
+
+    def _apply_bandwidth(self, now: float, loss: float, rtt: float | None) -> None:
+        """Feed the bandwidth estimator and move between layers / audio only (media/bwe.py)."""
+        remb = remb_of(self.sender_tap.sender) if self.sender_tap is not None else None
+        if remb is not None:
+            self._bwe.on_remb(remb)
+        estimate = self._bwe.on_report(loss, self._sent_rate.bps(now) or 0.0, rtt)
+        rates = {layer: self._layer_rates[layer].bps(now) for layer in self._layers
+                 if layer in self._layer_rates}  # fmt: skip
+        before = self._target()
+        self._choice = choose_layer(self._choice, now, estimate, rates, self._bwe.params)
+        off = self._choice.allowed is None
+        if off != self.audio_only:
+            self.audio_only = off
+            self.audio_only_since = now if off else None
+            if off:
+                logger.info("consumer %s: audio only (estimate %.0f bps)", self.id, estimate)
+                self.track.queue.clear()
+                self.layer = None
+                self.emit("layerschange", None)
+                self.observer.emit("layerschange", None)
+            else:
+                self._need_keyframe = True
+                self._rebase = True
+                self._request_keyframe(self._target())
+                return
+        after = self._target()
+        if after != before and after is not None and not off:
+            self._request_keyframe(after)
+
+    @property
+    def estimate(self) -> float:
+        """The downlink estimate in bits per second (media/bwe.py)."""
+        return self._bwe.estimate
 
     def apply_link_sample(self, sample: LinkSample) -> None:
         """Feed one feedback sample to the layer decision (public for tests and signaling)."""
@@ -259,7 +321,13 @@ class Consumer(EventEmitter):
 
     # -- data plane -------------------------------------------------------------
     def _on_producer_frame(self, producer: Producer, packet: av.Packet) -> None:
-        if self.closed or self.paused or not self.started:
+        if self.closed:
+            return
+        meter = self._layer_rates.get(producer.layer)
+        if meter is None:
+            meter = self._layer_rates[producer.layer] = RateMeter()
+        meter.add(time.monotonic(), packet.size)
+        if self.paused or not self.started or self.audio_only:
             return
         layer = producer.layer
         key = packet.is_keyframe
@@ -315,6 +383,7 @@ class Consumer(EventEmitter):
         track.push(packet, out)
         self.frames_sent += 1
         self.bytes_sent += packet.size
+        self._sent_rate.add(time.monotonic(), packet.size)
         if key and self.kind == "video":
             self.keyframes_sent += 1
 
@@ -389,4 +458,8 @@ class Consumer(EventEmitter):
             "nacks": self.nacks,
             "fraction_lost": report.fraction_lost if report else None,
             "rtt": rtt,
+            "estimate_bps": round(self._bwe.estimate),
+            "remb_bps": self._bwe.remb,
+            "audio_only": self.audio_only,
+            **(self.rtx_gate.stats() if self.rtx_gate is not None else {}),
         }

@@ -1,0 +1,169 @@
+"""Bandwidth estimate, layer choice with hysteresis and the retransmission cap (media/bwe.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+
+from aiortc.rtcrtpsender import RTCRtpSender
+from aiortc.rtp import RtpPacket
+
+from media.bwe import (
+    BandwidthEstimator,
+    BweParams,
+    ChoiceState,
+    RateMeter,
+    RetransmitGate,
+    choose_layer,
+    fits,
+    remb_of,
+)
+
+P = BweParams(hold=4.0, audio_reserve_bps=50_000)
+RATES = {"high": 800_000.0, "low": 150_000.0}
+
+
+def test_estimate_grows_on_a_clean_link_holds_at_moderate_loss_and_cuts_on_heavy_loss():
+    bwe = BandwidthEstimator(BweParams(start_bps=1_000_000))
+    assert bwe.on_report(0.0, 900_000, 0.05) == 1_080_000
+    assert bwe.on_report(0.05, 900_000, 0.05) == 1_080_000  # 2%..10%: hold
+    cut = bwe.on_report(0.2, 900_000, 0.05)
+    assert cut == 900_000 * 0.9  # the send rate, less half the loss
+
+
+def test_a_growing_queue_cuts_the_estimate_below_the_send_rate():
+    bwe = BandwidthEstimator(BweParams(start_bps=3_000_000))
+    bwe.on_report(0.0, 1_200_000, 0.2)
+    assert bwe.on_report(0.0, 1_200_000, 0.6) == 1_200_000 * 0.85  # RTT +400 ms over its minimum
+
+
+def test_remb_caps_the_estimate_and_zero_clears_it():
+    bwe = BandwidthEstimator(BweParams(start_bps=2_000_000))
+    bwe.on_remb(600_000)
+    assert bwe.estimate == 600_000
+    bwe.on_remb(0)
+    assert bwe.estimate == 2_000_000
+
+
+def run(estimates, state=None, rates=RATES, start=0.0):
+    state = state or ChoiceState(hold=P.hold)
+    history = []
+    for i, est in enumerate(estimates):
+        state = choose_layer(state, start + i, est, rates, P)
+        history.append(state.allowed)
+    return state, history
+
+
+def test_a_thin_link_goes_down_after_two_reports_and_to_audio_only_when_low_does_not_fit():
+    _, history = run([2_000_000, 700_000, 700_000, 700_000])
+    assert history == ["high", "high", "low", "low"]
+    _, history = run([150_000, 150_000, 150_000])
+    assert history == ["high", None, None]  # 150 k < (150 k + 50 k) * 1.15: even low does not fit
+
+
+def test_one_bad_report_does_not_switch():
+    _, history = run([2_000_000, 500_000, 2_000_000, 2_000_000])
+    assert set(history) == {"high"}
+
+
+def test_up_only_after_the_next_layer_fitted_with_margin_for_the_hold_time():
+    state, _ = run([500_000, 500_000])  # low
+    assert state.allowed == "low"
+    # 1.1 M fits high with the 1.15 headroom but not with the 1.4 up-margin: stays low
+    state, history = run([1_100_000] * 8, state, start=10)
+    assert set(history) == {"low"}
+    state, history = run([1_500_000] * 6, state, start=20)
+    assert history == ["low", "low", "low", "low", "high", "high"]
+
+
+def test_a_failed_probe_doubles_the_hold():
+    state, _ = run([500_000, 500_000])
+    state, _ = run([1_500_000] * 5, state, start=10)
+    assert state.allowed == "high" and state.last_up == 14
+    state, _ = run([500_000, 500_000], state, start=15)  # fell back within 2 x hold
+    assert state.allowed == "low" and state.hold == 8.0
+    state, history = run([1_500_000] * 9, state, start=30)
+    assert history.index("high") == 8  # waited 8 s this time
+
+
+def test_audio_only_comes_back_to_low_then_high():
+    state, _ = run([100_000, 100_000])
+    assert state.allowed is None
+    state, history = run([400_000] * 5, state, start=10)
+    assert history[-1] == "low" and history[:4] == [None] * 4
+
+
+def test_unknown_rates_fit_and_missing_layers_are_skipped():
+    assert fits("high", 10_000, {"high": None}, P, margin=1.0)
+    _, history = run([300_000, 300_000], rates={"high": 800_000.0})  # no low layer
+    assert history == ["high", None]
+
+
+def test_rate_meter_needs_half_a_second_then_reports_bits_per_second():
+    meter = RateMeter(window=2.0)
+    meter.add(0.0, 1000)
+    assert meter.bps(0.2) is None
+    for i in range(1, 21):
+        meter.add(i * 0.1, 1000)
+    assert meter.bps(2.0) == 21 * 1000 * 8 / 2.0
+
+
+def test_retransmit_gate_caps_bytes_and_repeats():
+    now = [0.0]
+    gate = RetransmitGate(lambda: 80_000, lambda: 0.2, clock=lambda: now[0])  # 10 kB/s
+    burst = [gate.allow(seq, 1000) for seq in range(5)]
+    assert burst == [True, True, False, False, False]  # 2.5 kB burst
+    now[0] = 1.0
+    assert gate.allow(10, 1000) and gate.allow(11, 1000)
+    assert not gate.allow(10, 100)  # again within one RTT
+    now[0] = 1.5
+    assert gate.allow(10, 100)  # a second time after the RTT
+    now[0] = 3.0
+    assert not gate.allow(10, 100)  # never a third time
+    assert gate.stats() == {"rtx_sent": 5, "rtx_refused_budget": 3, "rtx_refused_repeat": 2}
+
+
+def test_aiortc_seams_used_by_the_gate_and_remb_are_where_we_expect():
+    assert list(inspect.signature(RTCRtpSender._retransmit).parameters) == [
+        "self",
+        "sequence_number",
+    ]
+    retransmit = inspect.getsource(RTCRtpSender._retransmit)
+    assert "self.__rtp_history.get(sequence_number % RTP_HISTORY_SIZE)" in retransmit
+    rtcp = inspect.getsource(RTCRtpSender._handle_rtcp_packet)
+    assert "await self._retransmit(seq)" in rtcp
+    assert "self.__encoder.target_bitrate = bitrate" in rtcp  # REMB lands on the encoder
+
+
+class _FakeEncoder:
+    target_bitrate = 0
+
+
+class _Sender:
+    """Just the private state the gate and remb_of read (names as aiortc mangles them)."""
+
+    def __init__(self) -> None:
+        self._RTCRtpSender__rtp_history: dict[int, RtpPacket] = {}
+        self._RTCRtpSender__encoder = _FakeEncoder()
+        self.sent: list[int] = []
+
+    async def _retransmit(self, sequence_number: int) -> None:
+        self.sent.append(sequence_number)
+
+
+def test_installed_gate_sends_only_packets_in_history_within_budget():
+    sender = _Sender()
+    for seq in range(3):
+        sender._RTCRtpSender__rtp_history[seq] = RtpPacket(sequence_number=seq, payload=b"x" * 960)
+    gate = RetransmitGate(lambda: 16_000, lambda: None)  # 2 kB/s, burst 1.5 kB
+    gate.install(sender)
+
+    async def go() -> None:
+        for seq in (0, 1, 2, 200):
+            await sender._retransmit(seq)
+
+    asyncio.run(go())
+    assert sender.sent == [0]  # 1 kB each: one fits the burst; 200 is not in history
+    assert remb_of(sender) is None
+    sender._RTCRtpSender__encoder.target_bitrate = 450_000
+    assert remb_of(sender) == 450_000
