@@ -43,6 +43,7 @@ def install_api(app: FastAPI, settings: Settings) -> None:
         recordings,
         stats,
         users,
+        webhooks,
     )
 
     from server.notices.mailer import mailer_component
@@ -51,6 +52,7 @@ def install_api(app: FastAPI, settings: Settings) -> None:
     app.state.metrics.register(ops.ServerCollector(app))
     app.add_middleware(ops.HttpMetrics, registry=app.state.metrics)
     app.state.components.append(database_component)
+    app.state.components.append(webhooks.webhooks_component)
     app.state.components.append(mailer_component)
     for router in (
         ops.router,
@@ -71,6 +73,7 @@ def install_api(app: FastAPI, settings: Settings) -> None:
         evaluations.rubrics,
         evaluations.router,
         recordings.router,
+        webhooks.router,
         stats.router,
     ):
         app.include_router(router)

@@ -62,6 +62,7 @@ from server.policy import (
 from server.settings import Settings
 from server.timetable import Slot, ensure_free, validate_slot, weekly_slots
 from server.tokens import RoomRole, issue_room_token
+from server.webhooks.outbox import lesson_state_event as webhook_event
 
 router = APIRouter(prefix="/api/lessons", tags=["lessons"])
 
@@ -353,10 +354,14 @@ async def cancel(
 
 
 @router.post("/{lesson_id}/start", response_model=LessonPublic)
-async def start(lesson_id: int, session: SessionDep, p: CurrentPrincipal) -> Lesson:
+async def start(
+    lesson_id: int, request: Request, session: SessionDep, p: CurrentPrincipal
+) -> Lesson:
     lesson = await get_visible_lesson(session, p, lesson_id)
     require_can_run_lesson(p, lesson, await lesson_places(session, lesson))
-    return await start_lesson(session, lesson, p.identity)
+    started = await start_lesson(session, lesson, p.identity)
+    await webhook_event(request.app, session, "lesson.started", started)
+    return started
 
 
 @router.post("/{lesson_id}/end", response_model=LessonPublic)
@@ -370,6 +375,7 @@ async def end(
     lesson = await get_visible_lesson(session, p, lesson_id)
     require_can_run_lesson(p, lesson, await lesson_places(session, lesson))
     ended = await end_lesson(session, lesson, p.identity)
+    await webhook_event(request.app, session, "lesson.ended", ended)
     hub = getattr(request.app.state, "hub", None)
     if hub is not None:
         # After the response (and the commit): everyone in the room gets `closed`.

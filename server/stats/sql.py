@@ -23,7 +23,8 @@ class SqlDialect:
     def epoch(self, col: Any) -> sa.ColumnElement[Any]:
         """Seconds since 1970 of a timestamp column, as a number."""
         if self.pg:
-            return sa.cast(sa.func.extract("epoch", col), sa.Float)
+            # date_part returns double precision; EXTRACT returns numeric (3x slower to sum).
+            return sa.func.date_part("epoch", col, type_=sa.Float)
         # A Julian day as a double resolves ~50 µs: round to ms so 600 s stays 600 s.
         return sa.func.round((sa.func.julianday(col) - _UNIX_EPOCH_JULIAN) * 86400.0, 3)
 
