@@ -47,6 +47,11 @@ class RecorderSettings(BaseSettings):
     s3_prefix: str = ""
     s3_part_size_mb: int = 8
     cluster_ms: int = 1000
+    # A track's file is closed and a new one started after this long (then uploaded
+    # while the lesson goes on); 0 keeps one file per track and run.
+    segment_max_s: float = 300.0
+    # Seconds between progress reports to the server (state, manifest).
+    report_every_s: float = 10.0
 
 
 def make_storage(settings: Settings, rs: RecorderSettings) -> object:
@@ -73,15 +78,21 @@ def record(
     url: Annotated[str | None, typer.Option(
         help="Signaling URL, default ws://HOST:PORT/ws")] = None,
     token: Annotated[str | None, typer.Option(
+        envvar="TONGBU_RECORDER_TOKEN",
         help="Room token; default: issue a hidden RECORDER token with the server secret.")] = None,
     recording_id: Annotated[str | None, typer.Option(
         help="Recording id; reuse one to resume after a crash (new segments).")] = None,
     lesson_start: Annotated[str | None, typer.Option(
         help="Lesson start (ISO 8601 UTC), the timeline's zero; default now.")] = None,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    report_url: Annotated[str | None, typer.Option(
+        envvar="TONGBU_RECORDER_REPORT_URL",
+        help="POST progress and the final state here (the server's recording report URL), "
+             "authenticated with the room token.")] = None,
 ) -> None:
     """Join ROOM as a hidden recorder and write every producer until stopped (SIGINT/SIGTERM)."""
     from recorder.recording import Recording
+    from recorder.reporter import Reporter
     from recorder.session import RecorderSession, recording_dir
     from server.tokens import RoomRole, issue_room_token
 
@@ -96,7 +107,7 @@ def record(
     start = datetime.fromisoformat(lesson_start).timestamp() if lesson_start else None
     directory = recording_dir(_root(settings), rid)
     recording = Recording(directory, recording_id=rid, room=room, lesson_start_unix=start,
-                          cluster_ms=rs.cluster_ms)
+                          cluster_ms=rs.cluster_ms, segment_max_s=rs.segment_max_s or None)
     storage = make_storage(settings, rs) if rs.s3_bucket else None
 
     async def main() -> None:
@@ -109,7 +120,9 @@ def record(
                 pass  # not the main thread (embedded/tests): rely on --duration
         if duration:
             loop.call_later(duration, stop.set)
-        session = RecorderSession(url, token, recording, storage=storage)  # type: ignore[arg-type]
+        reporter = Reporter(report_url, token) if report_url else None
+        session = RecorderSession(url, token, recording, storage=storage,  # type: ignore[arg-type]
+                                  reporter=reporter, report_every=rs.report_every_s)
         await session.run(stop)
 
     typer.echo(f"recording {rid} -> {directory}" + (" (resumed)" if recording.resumed else ""))

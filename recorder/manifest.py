@@ -83,7 +83,8 @@ class Segment(BaseModel):
     height: int | None = None
     clock: ClockMapping
     closed: bool = False
-    reason: Literal["start", "restart", "resolution_change", "timestamp_jump"] = "start"
+    reason: Literal["start", "restart", "resolution_change", "timestamp_jump",
+                    "rollover"] = "start"
 
 
 class Track(BaseModel):

@@ -10,11 +10,12 @@ continue in a new segment, the manifest stays one consistent document.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from recorder.manifest import EventLog, LessonEvent, Manifest, ManifestStore, Track
+from recorder.manifest import EventLog, LessonEvent, Manifest, ManifestStore, Segment, Track
 from recorder.timeline import LessonClock, TrackTimeline
 from recorder.writer import EncodedFrame, TrackWriter
 
@@ -32,8 +33,12 @@ class Recording:
         room: str,
         lesson_start_unix: float | None = None,
         cluster_ms: int = 1000,
+        segment_max_s: float | None = None,
+        on_segment_closed: Callable[[Segment], None] | None = None,
     ) -> None:
         self.directory = directory
+        self.segment_max_s = segment_max_s
+        self.on_segment_closed = on_segment_closed
         self.store = ManifestStore(directory)
         self.events = EventLog(directory)
         self.cluster_ms = cluster_ms
@@ -99,7 +104,9 @@ class Recording:
                 self.manifest.main_participant = participant
             rate = CLOCK_RATES[name]
             writer = TrackWriter(self.directory, track, TrackTimeline(self.clock, rate),
-                                 self.save, cluster_ms=self.cluster_ms)
+                                 self.save, cluster_ms=self.cluster_ms,
+                                 segment_max_s=self.segment_max_s,
+                                 on_segment_closed=self.on_segment_closed)
             self.writers[track_id] = writer
             self.save()
             return writer
@@ -111,6 +118,18 @@ class Recording:
     def sender_report(self, track_id: str, ntp: int | float, rtp_ts: int) -> None:
         with self._lock:
             self.writers[track_id].on_sender_report(ntp, rtp_ts)
+
+    def note_layer_switch(self, track_id: str, layer: str) -> None:
+        """The recorder's consumer of this track now forwards `layer` (from here on)."""
+        with self._lock:
+            writer = self.writers.get(track_id)
+            if writer is not None and writer.track.layer != layer:
+                writer.note_layer_switch(layer, self.clock.now_ms())
+
+    def snapshot(self) -> dict[str, Any]:
+        """The manifest as JSON data, consistent (taken under the lock)."""
+        with self._lock:
+            return self.manifest.model_dump(mode="json")
 
     def close_track(self, track_id: str) -> None:
         with self._lock:

@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from recorder.recording import Recording
+from recorder.reporter import Reporter
 from recorder.rtcp import SenderReportTap
-from recorder.storage import Storage, upload_recording
+from recorder.storage import Storage, Uploader, upload_recording
 from recorder.writer import EncodedFrame
 
 log = logging.getLogger(__name__)
@@ -86,12 +87,23 @@ class RecorderSession:
         *,
         storage: Storage | None = None,
         client_factory: Callable[..., Any] | None = None,
+        reporter: Reporter | None = None,
+        report_every: float = 10.0,
+        layer_poll_every: float = 2.0,
     ) -> None:
         self.url = url
         self.token = token
         self.recording = recording
         self.storage = storage
+        self.reporter = reporter
+        self.report_every = report_every
+        self.layer_poll_every = layer_poll_every
         self._client_factory = client_factory
+        # Closed segments go to storage while the lesson goes on (see Recording.segment_max_s).
+        self.uploader: Uploader | None = Uploader(storage) if storage is not None else None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._layers: dict[str, str] = {}
+        self._background: list[asyncio.Task[None]] = []
         self.client: Any = None
         self.writer = WriterThread()
         self.frames: Counter[str] = Counter()
@@ -207,10 +219,19 @@ class RecorderSession:
         c.on_floor_changed(self._on_floor)
         c.on_participant_joined(self._on_joined)
         c.on_participant_left(self._on_left)
+        self._loop = asyncio.get_running_loop()
+        if self.uploader is not None:
+            self.recording.on_segment_closed = self._segment_closed
+            for writer in self.recording.writers.values():
+                writer.on_segment_closed = self._segment_closed
         try:
             joined = await c.join()
             self._event("recorder_joined", participant_id=joined.participant_id,
                                      producers=len(joined.producers))
+            if self.reporter is not None:
+                await self.reporter.send("recording", await self._snapshot())
+            self._background = [asyncio.create_task(self._poll_layers()),
+                                asyncio.create_task(self._report_progress())]
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(c.closed.wait())]
             try:
                 await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
@@ -220,7 +241,53 @@ class RecorderSession:
         finally:
             await self.close(failed=c.closed.is_set() and not stop.is_set())
 
+    # -- background work while recording -----------------------------------------------
+    async def _snapshot(self) -> dict[str, Any]:
+        return await asyncio.to_thread(self.recording.snapshot)
+
+    def _segment_closed(self, seg: Any) -> None:
+        """On the writer thread: hand the closed file to the uploader on the loop."""
+        loop, uploader = self._loop, self.uploader
+        if loop is None or uploader is None:
+            return
+        key = f"{self.recording.manifest.recording_id}/{seg.file}"
+        path = self.recording.directory / seg.file
+        loop.call_soon_threadsafe(uploader.enqueue, key, path)
+
+    async def _poll_layers(self) -> None:
+        """Our own consumers' layers (the SFU may move them) become manifest layer switches."""
+        while True:
+            await asyncio.sleep(self.layer_poll_every)
+            try:
+                stats = await self.client.get_stats("self")
+            except Exception as exc:  # a stats hiccup must not end the recording
+                log.debug("recorder stats failed: %s", exc)
+                continue
+            self.note_consumer_layers(stats.consumers)
+
+    def note_consumer_layers(self, consumers: dict[str, dict[str, Any]]) -> None:
+        for info in consumers.values():
+            pid, layer = info.get("producer_id"), info.get("layer")
+            if not pid or not layer or pid not in self._tracks:
+                continue
+            previous = self._layers.get(pid)
+            self._layers[pid] = layer
+            if previous is not None and previous != layer:
+                self.writer.submit(lambda p=pid, v=layer: self.recording.note_layer_switch(p, v))
+                self._event("layer_switched", producer_id=pid, layer=layer, previous=previous)
+
+    async def _report_progress(self) -> None:
+        if self.reporter is None:
+            return
+        while True:
+            await asyncio.sleep(self.report_every)
+            await self.reporter.send("recording", await self._snapshot())
+
     async def close(self, failed: bool = False) -> None:
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        self._background = []
         for tap in self._sr_taps.values():
             tap.detach()
         self._sr_taps.clear()
@@ -231,14 +298,37 @@ class RecorderSession:
                 log.exception("recorder leave failed")
         await asyncio.to_thread(self.writer.close)
         await asyncio.to_thread(self.recording.close, "failed" if failed else "stopped")
+        rep = self.reporter
+        if rep is not None:
+            await rep.send("processing", await self._snapshot())
+        error: str | None = None
         if self.storage is not None:
+            done: set[str] = set()
+            if self.uploader is not None:
+                await self.uploader.drain(within=30.0)
+                done = set(self.uploader.status.uploaded)
+                await self.uploader.close()
             try:
                 await upload_recording(self.storage, self.recording.directory,
-                                       self.recording.manifest.recording_id)
+                                       self.recording.manifest.recording_id, skip=done)
                 self.recording.log_event("uploaded")
+                if rep is not None:
+                    await rep.send("uploaded", await self._snapshot())
             except Exception as exc:  # files stay on local disk; an operator can re-upload
+                code = getattr(exc, "code", type(exc).__name__)
+                error = f"upload failed ({code}): {exc}; the files are kept on the recorder's disk"
                 log.error("recording upload failed: %s", exc)
                 self.recording.log_event("upload_failed", error=str(exc))
+        if rep is not None:
+            size = await asyncio.to_thread(_dir_size, self.recording.directory)
+            if error is not None:
+                await rep.send("failed", await self._snapshot(), size_bytes=size, error=error)
+            else:
+                await rep.send("ready", await self._snapshot(), size_bytes=size)
+
+
+def _dir_size(directory: Path) -> int:
+    return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
 
 
 def recording_dir(root: Path, recording_id: str) -> Path:

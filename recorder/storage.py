@@ -464,6 +464,13 @@ class S3Storage:
         strip = len(self.prefix) + 1 if self.prefix else 0
         return sorted(k[strip:] for k in keys)
 
+    async def presigned_get(self, key: str, ttl: int) -> str:
+        """A time-limited GET URL (S3 serves Range requests itself) for the player."""
+        full = self._k(key)
+        return await asyncio.to_thread(
+            self._client.generate_presigned_url, "get_object",
+            Params={"Bucket": self.bucket, "Key": full}, ExpiresIn=ttl)
+
     async def delete(self, key: str) -> None:
         full = self._k(key)
         await self._call(f"deleting {full}",
@@ -561,8 +568,13 @@ class Uploader:
         self._task = None
 
 
-async def upload_recording(storage: Storage, directory: Path, recording_id: str) -> list[str]:
-    """Upload every file of a recording directory (media first, manifest last)."""
+async def upload_recording(storage: Storage, directory: Path, recording_id: str,
+                           skip: set[str] | None = None) -> list[str]:
+    """Upload every file of a recording directory (media first, manifest last).
+
+    `skip`: keys already uploaded during the recording (closed segments); the
+    manifest and event log are always uploaded again, they changed since.
+    """
     def scan() -> list[Path]:
         return [p for p in sorted(directory.rglob("*"))
                 if p.is_file() and not p.name.startswith(".")]
@@ -571,6 +583,9 @@ async def upload_recording(storage: Storage, directory: Path, recording_id: str)
     keys = []
     for p in files:
         key = f"{recording_id}/{p.relative_to(directory).as_posix()}"
+        if skip and key in skip:
+            keys.append(key)
+            continue
         await storage.put_file(key, p)
         keys.append(key)
     return keys

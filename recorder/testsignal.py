@@ -283,6 +283,11 @@ def _live_tracks() -> tuple[type, type]:
             self._n: int | None = None
             self._chroma = np.full((height // 2, width // 2), 128, dtype=np.uint8)
 
+        def resize(self, width: int, height: int) -> None:
+            """A camera changing resolution mid-lesson (the encoder restarts on a keyframe)."""
+            self.width, self.height = width, height
+            self._chroma = np.full((height // 2, width // 2), 128, dtype=np.uint8)
+
         async def recv(self) -> av.VideoFrame:
             if self._n is None:  # start on the grid, whenever the sender starts pulling
                 self._n = max(0, int(np.ceil((time.time() - self.t0) * self.fps)))

@@ -89,12 +89,18 @@ class TrackWriter:
         on_change: Callable[[], None] = lambda: None,
         *,
         cluster_ms: int = 1000,
+        segment_max_s: float | None = None,
+        on_segment_closed: Callable[[Segment], None] | None = None,
     ) -> None:
         self.directory = directory
         self.track = track
         self.timeline = timeline
         self.on_change = on_change
         self.cluster_ms = cluster_ms
+        # Roll over to a new file after this long (at a keyframe for video), so closed
+        # segments can be uploaded while the lesson goes on.
+        self.segment_max_s = segment_max_s
+        self.on_segment_closed = on_segment_closed
         self.codec = track.codec.lower().split("/")[-1]
         if self.codec not in ("vp8", "h264", "opus"):
             from server.errors import Unsupported
@@ -143,6 +149,11 @@ class TrackWriter:
                 reason = "timestamp_jump"
             elif size is not None and (self._segment.width, self._segment.height) != size:
                 reason = "resolution_change"
+            elif (self.segment_max_s is not None
+                  and (self.track.kind == "audio" or key)
+                  and (ext - self._segment.first_rtp) / self.timeline.clock_rate
+                  >= self.segment_max_s):
+                reason = "rollover"
             elif delta_s > GAP_S:
                 prev = self._segment.clock.to_lesson_ms(self._last_ext)
                 self.track.gaps.append(
@@ -269,5 +280,12 @@ class TrackWriter:
             self._container = None
             self._stream = None
         if self._segment is not None:
-            self._segment.closed = True
+            seg = self._segment
+            seg.closed = True
             self._segment = None
+            if self.on_segment_closed is not None:
+                self._changed(force=True)  # the manifest names the file before it is shipped
+                try:
+                    self.on_segment_closed(seg)
+                except Exception:
+                    log.exception("segment closed callback failed")

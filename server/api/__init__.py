@@ -40,6 +40,7 @@ def install_api(app: FastAPI, settings: Settings) -> None:
         notifications,
         ops,
         org_units,
+        recording_supervisor,
         recordings,
         stats,
         users,
@@ -54,6 +55,7 @@ def install_api(app: FastAPI, settings: Settings) -> None:
     app.state.components.append(database_component)
     app.state.components.append(webhooks.webhooks_component)
     app.state.components.append(mailer_component)
+    app.state.components.append(recording_supervisor.supervisor_component)
     for router in (
         ops.router,
         auth.router,
@@ -73,6 +75,7 @@ def install_api(app: FastAPI, settings: Settings) -> None:
         evaluations.rubrics,
         evaluations.router,
         recordings.router,
+        recordings.policies,
         webhooks.router,
         stats.router,
     ):

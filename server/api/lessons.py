@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, BackgroundTasks, Query, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.api import recording_hooks
 from server.api.common import audit, paginate
 from server.api.deps import CurrentPrincipal, PagingDep, SessionDep, SettingsDep
 from server.api.schemas import (
@@ -361,6 +362,7 @@ async def start(
     require_can_run_lesson(p, lesson, await lesson_places(session, lesson))
     started = await start_lesson(session, lesson, p.identity)
     await webhook_event(request.app, session, "lesson.started", started)
+    await recording_hooks.lesson_went_live(request, session, started)
     return started
 
 
@@ -376,6 +378,7 @@ async def end(
     require_can_run_lesson(p, lesson, await lesson_places(session, lesson))
     ended = await end_lesson(session, lesson, p.identity)
     await webhook_event(request.app, session, "lesson.ended", ended)
+    await recording_hooks.lesson_ended(request, ended)
     hub = getattr(request.app.state, "hub", None)
     if hub is not None:
         # After the response (and the commit): everyone in the room gets `closed`.

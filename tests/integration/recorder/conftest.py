@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+import sqlalchemy as sa
+import uvicorn
+from fastapi import FastAPI
 
 from recorder.testsignal import record_synthetic_lesson
+from server.app import create_app
+from server.auth import Passwords, issue_device_token
+from server.db import migrate
+from server.db.engine import Database
+from server.db.models import Classroom, Recording
+from server.seed import DemoSeed, seed_demo
+from server.settings import AuthSettings, RecordingSettings, Settings
+from server.tokens import TokenType, encode
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +32,102 @@ def lesson_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("lesson") / "lesson-ok"
     record_synthetic_lesson(d)
     return d
+
+
+# --- a real Tongbu server with a migrated, seeded database (auto_record tests) --------------
+
+
+SECRET = "recorder-test-secret-" + "z" * 32
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LessonServer:
+    """uvicorn + the whole app (signaling, SFU, recorder supervisor) on a seeded database."""
+
+    app: FastAPI
+    settings: Settings
+    seed: DemoSeed
+    url: str
+    http: httpx.AsyncClient
+
+    def bearer(self, login: str) -> dict[str, str]:
+        uid = self.seed.accounts[login].user_id
+        token = encode(SECRET, TokenType.ACCESS, {"sub": str(uid)}, 600)
+        return {"Authorization": f"Bearer {token}"}
+
+    async def api(self, method: str, path: str, login: str = "admin", **kw: Any) -> httpx.Response:
+        return await self.http.request(method, path, headers=self.bearer(login), **kw)
+
+    async def device_token(self, classroom_id: int) -> str:
+        async with self.app.state.db.session() as session:
+            room = await session.get(Classroom, classroom_id)
+            return issue_device_token(self.settings, room)
+
+    async def join(self, lesson_id: int, token: str) -> tuple[str, str]:
+        r = await self.http.post(f"/api/lessons/{lesson_id}/join",
+                                 headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200, r.text
+        return r.json()["ws_url"], r.json()["token"]
+
+    async def recording(self, lesson_id: int) -> Recording:
+        async with self.app.state.db.session() as session:
+            rec = await session.scalar(sa.select(Recording).where(Recording.lesson_id == lesson_id)
+                                       .order_by(Recording.id.desc()).limit(1))
+            assert rec is not None, "no recording row for the lesson"
+            return rec
+
+    async def wait_recording(self, lesson_id: int, check: Any, within: float,
+                             what: str) -> Recording:
+        deadline = asyncio.get_running_loop().time() + within
+        rec = await self.recording(lesson_id)
+        while not check(rec):
+            if asyncio.get_running_loop().time() > deadline:
+                kinds = [(t["participant"], t["kind"]) for t in rec.tracks]
+                raise AssertionError(f"timed out waiting for {what}: state={rec.state} "
+                                     f"error={rec.error} tracks={kinds} "
+                                     f"restarts={rec.restarts}")
+            await asyncio.sleep(0.2)
+            rec = await self.recording(lesson_id)
+        return rec
+
+
+@pytest.fixture
+async def lesson_server(tmp_path: Path) -> AsyncIterator[LessonServer]:
+    settings = Settings(
+        data_dir=tmp_path / "data", secret_key=SECRET, log_level="WARNING",
+        auth=AuthSettings(password_time_cost=1, password_memory_kib=64, login_failure_delay=0),
+        recording=RecordingSettings(restart_delay=0.2, stop_timeout=20.0),
+    )
+    settings.signaling.join_timeout = 5.0
+    await migrate.upgrade(settings)
+    db = Database.from_settings(settings)
+    await db.open()
+    try:
+        async with db.session() as session:
+            seed = await seed_demo(session, Passwords(settings),
+                                   password_for=lambda login: f"pw-{login}-12345")
+    finally:
+        await db.close()
+    app = create_app(settings)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="on", ws="websockets-sansio"))
+    task = asyncio.create_task(server.serve())
+    for _ in range(300):
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=20) as http:
+            yield LessonServer(app, settings, seed, url, http)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 60)
