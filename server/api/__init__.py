@@ -28,6 +28,7 @@ async def database_component(app: FastAPI, settings: Settings, stack: AsyncExitS
 def install_api(app: FastAPI, settings: Settings) -> None:
     from server.api import (
         attendance,
+        audit,
         auth,
         calendar,
         classrooms,
@@ -77,6 +78,7 @@ def install_api(app: FastAPI, settings: Settings) -> None:
         recordings.router,
         recordings.policies,
         webhooks.router,
+        audit.router,
         stats.router,
     ):
         app.include_router(router)
