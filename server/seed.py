@@ -178,8 +178,10 @@ async def seed_demo(
         ),
     ]
     session.add_all(courses)
+    # The banner's own rubric (rubrics per unit); the default one comes from migration 0006.
     rubric = Rubric(
         name="课堂教学评价表",
+        org_unit_id=county.id,
         criteria=[
             {"key": "goals", "label": "教学目标", "max": 20},
             {"key": "interaction", "label": "主讲与接收课堂互动", "max": 30},

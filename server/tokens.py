@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 import jwt
 from pydantic import BaseModel, Field
@@ -36,6 +36,7 @@ class RoomRole(StrEnum):
     OBSERVER = "observer"  # admin patrol (巡课), hidden
     RESEARCHER = "researcher"  # 教研 participant
     RECORDER = "recorder"  # the recorder process, hidden subscriber
+    PARTICIPANT = "participant"  # 同步视讯 meeting attendee (publishes when given the floor)
 
 
 class RoomGrants(BaseModel):
@@ -60,6 +61,8 @@ class RoomClaims(BaseModel):
     grants: RoomGrants = Field(default_factory=RoomGrants)
     classroom_id: int | None = None
     user_id: int | None = None
+    # What kind of room: a lesson, a 同步教研 research session or a 同步视讯 meeting.
+    kind: Literal["lesson", "research", "meeting"] = "lesson"
     exp: int
     jti: str
 
@@ -67,7 +70,7 @@ class RoomClaims(BaseModel):
 def default_grants(role: RoomRole) -> RoomGrants:
     if role is RoomRole.TEACHER:
         return RoomGrants(publish=True, subscribe=True, moderate=True)
-    if role in (RoomRole.CLASSROOM, RoomRole.RESEARCHER):
+    if role in (RoomRole.CLASSROOM, RoomRole.RESEARCHER, RoomRole.PARTICIPANT):
         # A classroom publishes too, but its media only goes out while it has the floor.
         return RoomGrants(publish=True, subscribe=True)
     return RoomGrants(publish=False, subscribe=True, hidden=True)
@@ -105,6 +108,7 @@ def issue_room_token(
     grants: RoomGrants | None = None,
     classroom_id: int | None = None,
     user_id: int | None = None,
+    kind: Literal["lesson", "research", "meeting"] = "lesson",
 ) -> str:
     claims = {
         "room": room,
@@ -114,6 +118,7 @@ def issue_room_token(
         "grants": (grants or default_grants(role)).model_dump(),
         "classroom_id": classroom_id,
         "user_id": user_id,
+        "kind": kind,
     }
     return encode(secret, TokenType.ROOM, claims, ttl)
 

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from signaling.messages import attendance, chat, floor_modes, quiz
+from signaling.messages import attendance, chat, courseware, floor_modes, quiz
 from signaling.wire import (  # noqa: F401  (re-exported)
     _ID,
     _SDP,
@@ -275,7 +275,8 @@ ClientMessage = Annotated[
     | floor_modes.Client
     | chat.Client
     | quiz.Client
-    | attendance.Client,
+    | attendance.Client
+    | courseware.Client,
     Field(discriminator="type"),
 ]
 
@@ -428,7 +429,8 @@ ServerMessage = Annotated[
     | Closed
     | chat.Server
     | quiz.Server
-    | attendance.Server,
+    | attendance.Server
+    | courseware.Server,
     Field(discriminator="type"),
 ]
 

@@ -37,6 +37,8 @@ from aiortc import (
 from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from clients.python.courseware import CoursewareCalls, CoursewareView
+from clients.python.interaction import InteractionCalls, InteractionView
 from signaling.protocol import (
     Answer,
     Closed,
@@ -152,7 +154,7 @@ class _Events:
     closed: list[Handler] = field(default_factory=list)
 
 
-class TongbuClient:
+class TongbuClient(CoursewareCalls, InteractionCalls):
     """One participant. Lifecycle: `join()` -> publish/subscribe/... -> `leave()`/`close()`.
 
     Use as `async with TongbuClient(url, token) as client:` to join and always close.
@@ -180,6 +182,8 @@ class TongbuClient:
         self.producers: dict[str, ProducerInfo] = {}
         self.published: dict[str, ProducerInfo] = {}
         self.floor = FloorState()
+        self.interaction = InteractionView()  # chat, the open quiz, results, head counts
+        self.courseware = CoursewareView()  # the shared page, strokes, pointers
         self.frames: Counter[str] = Counter()
         self.bytes: Counter[str] = Counter()
         self.first_frame_at: dict[str, float] = {}
@@ -370,8 +374,11 @@ class TongbuClient:
             case Error():
                 self.errors.append(message)
                 self._emit(self._events.error, message)
+            case _ if (event := self.interaction.apply(message)) is not None:
+                self._emit(self.interaction.handlers.get(event[0], []), event[1])
             case _:
-                logger.debug("unhandled server message %s", message)
+                if not self.courseware.apply(message):
+                    logger.debug("unhandled server message %s", message)
 
     # ------------------------------------------------------------ session
 

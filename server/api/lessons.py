@@ -431,6 +431,7 @@ async def join(
         name=p.name,
         classroom_id=p.classroom_id,
         user_id=p.user_id,
+        kind=lesson.kind.value,
     )
     return JoinResponse(
         token=token,

@@ -315,6 +315,11 @@ class Rubric(Base):
     name: Mapped[str] = mapped_column(sa.String(200), unique=True)
     criteria: Mapped[list[Any]] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Migration 0006 (issue 6): the unit whose lessons use this rubric (nearest unit up the
+    # tree wins); NULL = the default for everyone without one of their own.
+    org_unit_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("org_unit.id", ondelete="CASCADE"), index=True
+    )
 
 
 class Evaluation(Base):

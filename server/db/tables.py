@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from server.db import models  # noqa: F401
 from server.db import models_interaction  # noqa: F401
+from server.db import models_collab  # noqa: F401
 from server.db import models_reach  # noqa: F401
 from server.db import models_recording  # noqa: F401
 from server.db import models_supervision  # noqa: F401

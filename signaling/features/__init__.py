@@ -94,10 +94,15 @@ async def dispatch(room: Room, p: Participant, message: Message) -> Message | No
     return await handler(p, message)
 
 
-# Issue 6 part A: floor modes, chat, quizzes, attendance (imported last: they import this module).
-from signaling.features.floor_modes import FloorModes  # noqa: E402
-from signaling.features.chat import Chat  # noqa: E402
-from signaling.features.quiz import Quizzes  # noqa: E402
+# Registered features (one line each; imported last: their modules import this one).
+from signaling.features.courseware import Courseware  # noqa: E402
+
+FEATURES.append(Courseware)
+
+# Issue 6 part A: floor modes, chat, quizzes, attendance.
 from signaling.features.attendance import Attendance  # noqa: E402
+from signaling.features.chat import Chat  # noqa: E402
+from signaling.features.floor_modes import FloorModes  # noqa: E402
+from signaling.features.quiz import Quizzes  # noqa: E402
 
 FEATURES.extend([FloorModes, Chat, Quizzes, Attendance])
