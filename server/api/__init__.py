@@ -43,6 +43,7 @@ def install_api(app: FastAPI, settings: Settings) -> None:
         notifications,
         ops,
         org_units,
+        patrol,
         recording_supervisor,
         recordings,
         reports,
@@ -84,6 +85,7 @@ def install_api(app: FastAPI, settings: Settings) -> None:
         stats.router,
         webhooks.router,
         audit.router,
+        patrol.router,
         courseware.router,  # issue 6: 课件同步, 同步教研, 同步视讯, 同步评估
         research.router,
         research.notes,
