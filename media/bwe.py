@@ -7,11 +7,18 @@ loss/RTT rule in ``media.layers`` notices a link that is already failing; this
 module adds the bandwidth view, fed by the same receiver reports:
 
 - ``BandwidthEstimator``: a loss-based controller in the style of Google
-  Congestion Control (RFC draft-ietf-rmcat-gcc §6: grow 8% per clean report
-  below 2% loss, hold between 2% and 10%, cut by half the loss above 10%),
-  plus a coarse delay signal (RTT grown ≥ 250 ms over its minimum means a
-  queue is building: cut to 85% of what we send), capped by the receiver's
-  REMB when it sends one (aiortc and Chromium's legacy path do).
+  Congestion Control (draft-ietf-rmcat-gcc §6: grow 8% per report below a
+  low loss, hold in between, cut by half the loss above a high loss). GCC's
+  2%/10% thresholds assume loss means congestion; a village link loses 2–5%
+  at random, so here loss is smoothed over reports and the thresholds are
+  10%/15%: random loss alone neither shrinks the estimate nor blocks moving
+  up. Congestion is recognised by a coarse delay signal (RTT grown ≥ 250 ms over its minimum means a
+  queue is building: cut to 85% of what we send). A receiver's REMB (aiortc
+  and Chromium's legacy path send it) is used as an overuse signal only: below
+  85% of what we send, it caps the estimate. As a plain cap it would pin the
+  estimate near the rate already sent and the consumer could never move up.
+  The first report after a silence (no report for ``silence`` seconds: the
+  link was cut) says nothing about congestion and does not cut the estimate.
 - ``choose_layer``: the highest layer whose measured bitrate plus an audio
   reserve fits the estimate with headroom; ``None`` (audio only) when even the
   low layer does not fit. Down after two reports that do not fit; up only when
@@ -50,10 +57,12 @@ class BweParams:
     start_bps: float = 2_000_000
     min_bps: float = 30_000
     max_bps: float = 20_000_000
-    loss_low: float = 0.02
-    loss_high: float = 0.10
+    loss_low: float = 0.10
+    loss_high: float = 0.15
+    loss_smoothing: float = 0.4  # weight of the newest report in the smoothed loss
     increase: float = 1.08
     queue_rtt: float = 0.25  # RTT this far above its minimum: a queue builds up
+    silence: float = 3.0  # no report for this long: the link was down, not congested
     audio_reserve_bps: float = 64_000  # kept free for the peer's audio
     headroom: float = 1.15  # a layer fits when estimate >= (rate + audio) * headroom
     up_headroom: float = 1.4  # ... and may be moved up to at this margin
@@ -100,30 +109,43 @@ class BandwidthEstimator:
         self.remb: float | None = None
         self.min_rtt: float | None = None
         self.reports = 0
+        self.last_report_at: float | None = None
+        self.loss: float | None = None  # smoothed
 
     @property
     def estimate(self) -> float:
-        value = self.loss_based if self.remb is None else min(self.loss_based, self.remb)
-        return max(self.params.min_bps, value)
+        return max(self.params.min_bps, self.loss_based)
 
     def on_remb(self, bps: float) -> None:
         self.remb = bps if bps > 0 else None
 
-    def on_report(self, loss: float, sending_bps: float, rtt: float | None) -> float:
+    def on_report(
+        self, loss: float, sending_bps: float, rtt: float | None, at: float | None = None
+    ) -> float:
         """One RTCP receiver report: fraction lost since the last one, our send rate, RTT."""
         p = self.params
         self.reports += 1
+        if at is not None:
+            last, self.last_report_at = self.last_report_at, at
+            if last is not None and at - last >= p.silence:
+                return self.estimate  # back from a cut: its loss is not congestion
+        if self.remb is not None and sending_bps > 0 and self.remb < 0.85 * sending_bps:
+            self.loss_based = max(min(self.loss_based, self.remb), p.min_bps)
         queue = False
         if rtt is not None:
             self.min_rtt = rtt if self.min_rtt is None else min(self.min_rtt, rtt)
             queue = rtt - self.min_rtt >= p.queue_rtt
+        a = p.loss_smoothing
+        loss = loss if self.loss is None else a * loss + (1 - a) * self.loss
+        self.loss = loss
         est = self.loss_based
-        if loss > p.loss_high:
-            est = min(est, max(sending_bps, p.min_bps)) * (1 - 0.5 * loss)
-        elif queue and sending_bps > 0:
+        if queue and sending_bps > 0:
             est = min(est, sending_bps * 0.85)
+        elif loss > p.loss_high:
+            est = est * (1 - 0.5 * loss)
         elif loss < p.loss_low:
-            est = est * p.increase
+            # grow, but not far past what is actually sent (no meaningless 20 Mbit/s numbers)
+            est = min(est * p.increase, max(est, 2 * sending_bps, p.start_bps))
         self.loss_based = min(max(est, p.min_bps), p.max_bps)
         return self.estimate
 

@@ -274,7 +274,10 @@ class Consumer(EventEmitter):
         sample = LinkSample(
             at=time.monotonic(), loss=report.fraction_lost, rtt=report.rtt, nack_ratio=nack_ratio
         )
-        self.apply_link_sample(sample)
+        last = self._bwe.last_report_at
+        if last is None or sample.at - last < self._bwe.params.silence:
+            # (the first report after a cut carries the cut's loss: not a reason to go down)
+            self.apply_link_sample(sample)
         self._apply_bandwidth(sample.at, report.fraction_lost, report.rtt)
 
     def _apply_bandwidth(self, now: float, loss: float, rtt: float | None) -> None:
@@ -282,7 +285,7 @@ class Consumer(EventEmitter):
         remb = remb_of(self.sender_tap.sender) if self.sender_tap is not None else None
         if remb is not None:
             self._bwe.on_remb(remb)
-        estimate = self._bwe.on_report(loss, self._sent_rate.bps(now) or 0.0, rtt)
+        estimate = self._bwe.on_report(loss, self._sent_rate.bps(now) or 0.0, rtt, now)
         rates = {layer: self._layer_rates[layer].bps(now) for layer in self._layers
                  if layer in self._layer_rates}  # fmt: skip
         before = self._target()

@@ -14,6 +14,12 @@ bench_app = typer.Typer(
 )
 
 # One line per benchmark module, e.g. `bench_app.command("fanout")(fanout.main)`.
+from server.bench import fanout  # noqa: E402
+
+bench_app.command("fanout")(fanout.main)
 from server.bench import stats as stats_bench  # noqa: E402
 
 bench_app.command("stats")(stats_bench.main)
+from server.bench import village  # noqa: E402
+
+bench_app.command("village")(village.main)

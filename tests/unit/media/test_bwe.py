@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 
+import pytest
 from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.rtp import RtpPacket
 
@@ -23,12 +24,23 @@ P = BweParams(hold=4.0, audio_reserve_bps=50_000)
 RATES = {"high": 800_000.0, "low": 150_000.0}
 
 
-def test_estimate_grows_on_a_clean_link_holds_at_moderate_loss_and_cuts_on_heavy_loss():
-    bwe = BandwidthEstimator(BweParams(start_bps=1_000_000))
+def test_estimate_grows_through_random_loss_and_is_cut_by_heavy_smoothed_loss():
+    bwe = BandwidthEstimator(BweParams(start_bps=1_000_000, loss_smoothing=0.5))
     assert bwe.on_report(0.0, 900_000, 0.05) == 1_080_000
-    assert bwe.on_report(0.05, 900_000, 0.05) == 1_080_000  # 2%..10%: hold
-    cut = bwe.on_report(0.2, 900_000, 0.05)
-    assert cut == 900_000 * 0.9  # the send rate, less half the loss
+    assert bwe.on_report(0.05, 900_000, 0.05) == 1_080_000 * 1.08  # 2.5% smoothed: village noise
+    assert bwe.on_report(0.25, 900_000, 0.05) == 1_080_000 * 1.08  # 13.75%: hold
+    cut = bwe.on_report(0.3, 900_000, 0.05)  # 21.9% smoothed: cut by half of it
+    assert cut == pytest.approx(1_080_000 * 1.08 * (1 - 0.5 * 0.21875))
+
+
+def test_growth_stops_at_twice_the_send_rate_or_the_start_value():
+    bwe = BandwidthEstimator(BweParams(start_bps=1_000_000))
+    for _ in range(30):
+        bwe.on_report(0.0, 200_000, 0.05)
+    assert bwe.estimate == 1_000_000
+    for _ in range(30):
+        bwe.on_report(0.0, 800_000, 0.05)
+    assert bwe.estimate == 1_600_000
 
 
 def test_a_growing_queue_cuts_the_estimate_below_the_send_rate():
@@ -37,12 +49,21 @@ def test_a_growing_queue_cuts_the_estimate_below_the_send_rate():
     assert bwe.on_report(0.0, 1_200_000, 0.6) == 1_200_000 * 0.85  # RTT +400 ms over its minimum
 
 
-def test_remb_caps_the_estimate_and_zero_clears_it():
-    bwe = BandwidthEstimator(BweParams(start_bps=2_000_000))
-    bwe.on_remb(600_000)
-    assert bwe.estimate == 600_000
+def test_remb_below_the_send_rate_caps_the_estimate_and_above_it_is_ignored():
+    bwe = BandwidthEstimator(BweParams(start_bps=2_000_000, increase=1.0))
+    bwe.on_remb(900_000)
+    assert bwe.on_report(0.0, 800_000, 0.05) == 2_000_000  # the receiver keeps up: no cap
+    bwe.on_remb(500_000)
+    assert bwe.on_report(0.0, 800_000, 0.05) == 500_000  # it sees overuse
     bwe.on_remb(0)
-    assert bwe.estimate == 2_000_000
+    assert bwe.remb is None
+
+
+def test_the_report_after_a_cut_does_not_count_as_congestion():
+    bwe = BandwidthEstimator(BweParams(start_bps=1_000_000, silence=3.0))
+    bwe.on_report(0.0, 900_000, 0.05, at=0.0)
+    assert bwe.on_report(0.9, 900_000, 0.05, at=10.0) == 1_080_000
+    assert bwe.on_report(0.5, 900_000, 0.05, at=11.0) == 1_080_000 * (1 - 0.5 * 0.2)  # smoothed 20%
 
 
 def run(estimates, state=None, rates=RATES, start=0.0):
