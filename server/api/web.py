@@ -22,7 +22,7 @@ from server.settings import Settings
 logger = logging.getLogger("tongbu.web")
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "clients" / "web"
-PAGES = ("teacher", "classroom", "evaluator", "admin", "devices")
+PAGES = ("teacher", "classroom", "evaluator", "admin", "devices", "dashboard", "patrol")
 
 
 class _NoCacheStaticFiles(StaticFiles):
