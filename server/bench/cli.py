@@ -13,6 +13,7 @@ bench_app = typer.Typer(
     no_args_is_help=True,
 )
 
+# One line per benchmark module, e.g. `bench_app.command("fanout")(fanout.main)`.
 
 from server.bench import stats as stats_bench  # noqa: E402
 
