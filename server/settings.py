@@ -172,6 +172,9 @@ class CoursewareSettings(BaseModel):
     render_memory_mb: int = 1024
     # Pointer moves per participant and second forwarded to the room; the rest are dropped.
     pointer_rate: float = 20.0
+    # Annotation strokes kept per page and per open document (`limit_reached` beyond).
+    max_strokes_per_page: int = 300
+    max_strokes: int = 3000
 
 
 class Settings(BaseSettings):

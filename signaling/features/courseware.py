@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 from server.courseware import links
 from server.courseware.access import document_for_room
@@ -42,9 +42,6 @@ if TYPE_CHECKING:
 
 class Courseware(Feature):
     name = "courseware"
-    # A page holds at most this many strokes, a document this many in all (memory bound).
-    MAX_STROKES_PER_PAGE: ClassVar[int] = 300
-    MAX_STROKES: ClassVar[int] = 3000
 
     def __init__(self, room: object) -> None:
         super().__init__(room)  # type: ignore[arg-type]
@@ -120,12 +117,14 @@ class Courseware(Feature):
     async def stroke(self, p: Participant, message: CoursewareStroke) -> Message | None:
         self._require_driver(p)
         doc = self._require_open()
+        limits = self.room.hub.settings.courseware
         on_page = self.strokes.setdefault(self.page, [])
         total = sum(len(s) for s in self.strokes.values())
-        if len(on_page) >= self.MAX_STROKES_PER_PAGE or total >= self.MAX_STROKES:
+        if len(on_page) >= limits.max_strokes_per_page or total >= limits.max_strokes:
             raise ProtocolError(
                 ErrorCode.LIMIT_REACHED,
-                f"at most {self.MAX_STROKES_PER_PAGE} strokes per page; clear the page first",
+                f"at most {limits.max_strokes_per_page} strokes per page and"
+                f" {limits.max_strokes} per document; clear a page first",
                 message.id,
             )
         stroke = Stroke(
