@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from server.auth import Passwords
 from server.db.engine import Database
 from server.settings import Settings
+from server.stats.metrics import install_metrics
 
 
 async def database_component(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> None:
@@ -59,6 +60,7 @@ def install_api(app: FastAPI, settings: Settings) -> None:
     app.state.metrics.register(ops.ServerCollector(app))
     app.add_middleware(ops.HttpMetrics, registry=app.state.metrics)
     app.state.components.append(database_component)
+    install_metrics(app)
     app.state.components.append(webhooks.webhooks_component)
     app.state.components.append(mailer_component)
     app.state.components.append(recording_supervisor.supervisor_component)

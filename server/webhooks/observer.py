@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 import structlog
 
 from server.db.engine import Database
@@ -26,11 +27,29 @@ class RoomEventsToWebhooks:
     def __init__(self, db: Database, worker: WebhookWorker | None = None) -> None:
         self.db = db
         self.worker = worker
+        self._broken = False
 
     async def __call__(self, event: Any) -> None:
         lesson_id = event.lesson_id
-        if lesson_id is None or event.name not in _FORWARDED:
+        if lesson_id is None or event.name not in _FORWARDED or self._broken:
             return
+        log.info(
+            "room event",
+            room_event=event.name,
+            lesson_id=lesson_id,
+            participant_id=event.participant_id,
+            identity=event.identity,
+            role=event.role,
+            reason=(event.data or {}).get("reason"),
+        )
+        try:
+            await self._handle(event, lesson_id)
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
+            # An unmigrated database (a bare test app): say so once, then stay quiet.
+            self._broken = True
+            log.warning("webhook observer disabled", error=type(exc).__name__)
+
+    async def _handle(self, event: Any, lesson_id: int) -> None:
         data = dict(event.data or {})
         async with self.db.session() as session:
             lesson = await session.get(Lesson, lesson_id)

@@ -149,17 +149,22 @@ class WebhookWorker:
         return len(rows)
 
     async def run(self) -> None:
+        failures = 0
         while True:
             try:
                 busy = await self.run_once()
-            except Exception:  # the database is away: keep the loop, try again later
-                log.exception("webhook worker round failed")
+                failures = 0
+            except Exception as exc:  # the database is away: keep the loop, back off
+                failures += 1
+                if failures == 1:
+                    log.warning("webhook worker round failed", error=type(exc).__name__)
                 busy = 0
             if busy:
                 continue
             self._wake.clear()
+            wait = self.settings.webhook_poll_interval * min(2**failures, 30)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.webhook_poll_interval)
+                await asyncio.wait_for(self._wake.wait(), wait)
 
     def start(self) -> None:
         if self._task is None:
