@@ -197,4 +197,7 @@ app.add_typer(recording_app, name="recording")
 from server.bench.cli import bench_app  # noqa: E402
 
 app.add_typer(bench_app, name="bench")
+from server.broadcast.cli import broadcast_app  # noqa: E402
+
+app.add_typer(broadcast_app, name="broadcast")
 # --- end of sub-apps -------------------------------------------------------------------------

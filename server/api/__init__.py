@@ -54,6 +54,8 @@ def install_api(app: FastAPI, settings: Settings) -> None:
         webhooks,
     )
 
+    from server.broadcast import api as broadcast_api
+    from server.broadcast.manager import broadcasts_component
     from server.notices.mailer import mailer_component
 
     app.state.passwords = Passwords(settings)
@@ -63,6 +65,7 @@ def install_api(app: FastAPI, settings: Settings) -> None:
     install_metrics(app)
     app.state.components.append(webhooks.webhooks_component)
     app.state.components.append(mailer_component)
+    app.state.components.append(broadcasts_component)
     app.state.components.append(recording_supervisor.supervisor_component)
     for router in (
         ops.router,
@@ -77,6 +80,7 @@ def install_api(app: FastAPI, settings: Settings) -> None:
         notifications.router,
         notifications.timetable,
         calendar.router,
+        broadcast_api.router,
         attendance.router,
         interaction.router,
         events.router,

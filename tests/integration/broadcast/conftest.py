@@ -13,6 +13,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require
+from tests.integration.api.conftest import (  # noqa: F401 - fixtures
+    api_pg_url,
+    backend,
+    pg_seeded,
+    sqlite_template,
+    world,
+)
 from tests.integration.signaling.conftest import clip, live_server  # noqa: F401 - fixtures
 
 
