@@ -9,12 +9,13 @@ identical answers.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import aliased
 
 from server.db.models import (
@@ -257,23 +258,53 @@ def _statements(d: SqlDialect, sc: Scope) -> list[sa.Select[Any]]:
     return [lessons, booked, attendance, evaluations, recordings, quality]
 
 
+PG_SETTINGS = (
+    # Short analytic queries: JIT compilation costs more than it saves, and a little
+    # more hash memory keeps the aggregates off disk.
+    "SET LOCAL jit = off",
+    "SET LOCAL work_mem = '32MB'",
+)
+# PostgreSQL runs the per-source aggregates on this many pooled connections at once.
+PG_CONCURRENCY = 3
+
+
+def _merge(out: dict[tuple[int, int], UnitStats], rows: Any) -> None:
+    for row in rows:
+        stats = out.setdefault((int(row.unit_id), int(row.bucket)), UnitStats())
+        for name, value in row._mapping.items():
+            if name in _INT_COLUMNS:
+                setattr(stats, name, int(value or 0))
+            elif name in SUM_COLUMNS:
+                setattr(stats, name, float(value or 0))
+
+
 async def _grouped(session: AsyncSession, sc: Scope) -> dict[tuple[int, int], UnitStats]:
-    """Run every aggregate and merge them into one `UnitStats` per (unit_id, bucket)."""
+    """Run every aggregate and merge them into one `UnitStats` per (unit_id, bucket).
+
+    On PostgreSQL the statements run concurrently on pooled connections (each its
+    own snapshot: a report may mix rows committed a few milliseconds apart, which
+    statistics can live with); SQLite runs them one after another in the session.
+    """
     d = _dialect(session)
-    if d.pg:
-        # These are short analytic queries: JIT compilation costs more than it saves,
-        # and a little more sort/hash memory keeps the aggregates off disk.
-        await session.execute(sa.text("SET LOCAL jit = off"))
-        await session.execute(sa.text("SET LOCAL work_mem = '32MB'"))
     out: dict[tuple[int, int], UnitStats] = {}
-    for statement in _statements(d, sc):
-        for row in await session.execute(statement):
-            stats = out.setdefault((int(row.unit_id), int(row.bucket)), UnitStats())
-            for name, value in row._mapping.items():
-                if name in _INT_COLUMNS:
-                    setattr(stats, name, int(value or 0))
-                elif name in SUM_COLUMNS:
-                    setattr(stats, name, float(value or 0))
+    statements = _statements(d, sc)
+    engine = session.bind
+    if not d.pg or not isinstance(engine, AsyncEngine):
+        for statement in statements:
+            _merge(out, await session.execute(statement))
+        return out
+    gate = asyncio.Semaphore(PG_CONCURRENCY)
+
+    async def run(statement: sa.Select[Any]) -> list[Any]:
+        async with gate, engine.connect() as conn:
+            for setting in PG_SETTINGS:
+                await conn.execute(sa.text(setting))
+            rows = list(await conn.execute(statement))
+            await conn.rollback()
+            return rows
+
+    for rows in await asyncio.gather(*(run(x) for x in statements)):
+        _merge(out, rows)
     return out
 
 
