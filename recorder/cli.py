@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
 import time
 from datetime import UTC, datetime
@@ -98,6 +99,12 @@ def record(
 
     settings = Settings()
     rs = RecorderSettings()
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>`: every thread's stack to the log
+        import faulthandler
+
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     url = url or f"ws://{settings.host}:{settings.port}/ws"
     if token is None:
         token = issue_room_token(settings.ensure_secret(), room=room, identity="recorder",

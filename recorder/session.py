@@ -303,11 +303,14 @@ class RecorderSession:
             await rep.send("processing", await self._snapshot())
         error: str | None = None
         if self.storage is not None:
+            log.info("recorder uploading the rest of %s", self.recording.manifest.recording_id)
             done: set[str] = set()
             if self.uploader is not None:
-                await self.uploader.drain(within=30.0)
+                # Storage up: let the queue finish; down: stop at its first failure.
+                await self.uploader.drain(within=30.0, until_error=True)
                 done = set(self.uploader.status.uploaded)
                 await self.uploader.close()
+                log.info("recorder uploader closed (%d uploaded while recording)", len(done))
             try:
                 await upload_recording(self.storage, self.recording.directory,
                                        self.recording.manifest.recording_id, skip=done)

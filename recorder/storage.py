@@ -502,8 +502,11 @@ class Uploader:
         self._max_retry_delay = max_retry_delay
         self._task: asyncio.Task[None] | None = None
         self._delayed: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     def enqueue(self, key: str, path: Path) -> None:
+        if self._closed:  # the caller uploads what is left itself (upload_recording)
+            return
         try:
             validate_key(key)
         except InvalidKey as exc:
@@ -540,30 +543,40 @@ class Uploader:
                 self._queue.task_done()
 
     def _later(self, delay: float, job: tuple[str, Path, int]) -> None:
+        if self._closed:
+            return
+
         async def requeue() -> None:
             await asyncio.sleep(delay)
-            self._queue.put_nowait(job)
+            if not self._closed:
+                self._queue.put_nowait(job)
         task = asyncio.get_running_loop().create_task(requeue())
         self._delayed.add(task)
         task.add_done_callback(self._delayed.discard)
 
-    async def drain(self, within: float) -> bool:
-        """Wait until everything is uploaded (True) or `within` seconds pass (False)."""
+    async def drain(self, within: float, *, until_error: bool = False) -> bool:
+        """Wait until everything is uploaded (True) or `within` seconds pass (False).
+
+        `until_error`: give up at the first failed attempt too (storage down: the
+        caller reports it at once instead of waiting out the backoff).
+        """
         deadline = time.monotonic() + within
         while self.status.pending > 0:
             if time.monotonic() >= deadline:
                 return False
+            if until_error and self.status.last_error is not None:
+                return False
             await asyncio.sleep(0.05)
         return True
 
-    async def close(self) -> None:
-        for task in [*self._delayed, *([self._task] if self._task else [])]:
+    async def close(self, within: float = 5.0) -> None:
+        """Stop uploading; a transfer stuck in a thread is left behind after `within` s."""
+        self._closed = True
+        tasks = [*self._delayed, *([self._task] if self._task else [])]
+        for task in tasks:
             task.cancel()
-        for task in [*self._delayed, *([self._task] if self._task else [])]:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+        if tasks:
+            await asyncio.wait(tasks, timeout=within)
         self._delayed.clear()
         self._task = None
 

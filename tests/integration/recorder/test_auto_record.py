@@ -205,3 +205,87 @@ async def test_killed_recorder_is_restarted_into_a_new_segment(
     events = [json.loads(line)["type"] for line in
               (directory / "events.jsonl").read_text().splitlines() if line.strip()]
     assert events.count("recorder_started") == 1 and "recorder_resumed" in events
+
+
+def _s3_env(monkeypatch: pytest.MonkeyPatch, endpoint: str, bucket: str) -> None:
+    """The recorder process reads its storage from TONGBU_RECORDER_* (inherited env)."""
+    for name, value in {"S3_BUCKET": bucket, "S3_ENDPOINT_URL": endpoint,
+                        "S3_ACCESS_KEY": "test", "S3_SECRET_KEY": "test",
+                        "SEGMENT_MAX_S": "1.5", "REPORT_EVERY_S": "0.5"}.items():
+        monkeypatch.setenv(f"TONGBU_RECORDER_{name}", value)
+
+
+async def test_closed_segments_reach_object_storage_while_the_lesson_goes_on(
+    lesson_server: LessonServer, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1",
+                      aws_access_key_id="test", aws_secret_access_key="test")
+    s3.create_bucket(Bucket="live-upload")
+    _s3_env(monkeypatch, moto_endpoint, "live-upload")
+    s = lesson_server
+    lesson = Lesson(s, s.seed.lesson_ids[0])
+
+    def objects() -> list[str]:
+        listed = s3.list_objects_v2(Bucket="live-upload")
+        return [o["Key"] for o in listed.get("Contents", [])]
+
+    try:
+        await lesson.go_live()
+        rec = await s.recording(lesson.lesson_id)
+        deadline = time.monotonic() + 30
+        while not any("/tracks/" in k for k in objects()):
+            assert time.monotonic() < deadline, "no segment uploaded during the lesson"
+            await asyncio.sleep(0.3)
+        during = objects()
+        assert all(k.startswith(f"{rec.storage_key}/tracks/") for k in during), during
+        assert f"{rec.storage_key}/manifest.json" not in during  # the manifest goes last
+        lesson_live = await s.api("GET", f"/api/lessons/{lesson.lesson_id}")
+        assert lesson_live.json()["state"] == "live"
+    finally:
+        await lesson.end()
+    rec = await s.wait_recording(lesson.lesson_id,
+                                 lambda r: r.state in (RecordingState.READY,
+                                                       RecordingState.FAILED), 60, "ready")
+    assert rec.state is RecordingState.READY, rec.error
+    after = set(objects())
+    assert f"{rec.storage_key}/manifest.json" in after
+    files = {f"{rec.storage_key}/{seg['file']}" for t in rec.manifest["tracks"]
+             for seg in t["segments"]}
+    assert files <= after, files - after
+    rollovers = [seg["reason"] for t in rec.manifest["tracks"] for seg in t["segments"]]
+    assert "rollover" in rollovers
+
+
+async def test_unreachable_storage_fails_the_upload_clearly_and_not_the_lesson(
+    lesson_server: LessonServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    _s3_env(monkeypatch, f"http://127.0.0.1:{closed}", "nowhere")
+    s = lesson_server
+    lesson = Lesson(s, s.seed.lesson_ids[0])
+    try:
+        await lesson.go_live()
+        await s.wait_recording(lesson.lesson_id, _recorded, 30, "recording")
+        before = lesson.school_frames
+        await asyncio.sleep(3.0)  # segments close and fail to upload meanwhile
+        assert lesson.school_frames - before > 20  # the live lesson goes on regardless
+    finally:
+        await lesson.end()
+    rec = await s.wait_recording(lesson.lesson_id,
+                                 lambda r: r.state in (RecordingState.READY,
+                                                       RecordingState.FAILED), 90, "settled")
+    assert rec.state is RecordingState.FAILED
+    assert rec.error is not None and "storage_unavailable" in rec.error, rec.error
+    assert rec.tracks and rec.size_bytes > 0  # what was recorded is known, and kept locally
+    assert s.settings.storage_dir is not None
+    directory = s.settings.storage_dir / rec.storage_key
+    first = directory / rec.manifest["tracks"][0]["segments"][0]["file"]
+    assert ffprobe(first)["streams"]
+    events = (directory / "events.jsonl").read_text()
+    assert '"upload_failed"' in events
