@@ -66,6 +66,8 @@ class ConsumerTrack(MediaStreamTrack):
         self.queue: deque[tuple[av.Packet, int]] = deque()
         self.out_pts = 0
         self._waiter: asyncio.Future[None] | None = None
+        # Room above `maxlen` for a late joiner's primed burst; gone once it drained.
+        self.extra = 0
 
     def push(self, packet: av.Packet, out_pts: int) -> None:
         self.queue.append((packet, out_pts))
@@ -87,7 +89,13 @@ class ConsumerTrack(MediaStreamTrack):
             finally:
                 self._waiter = None
         packet, self.out_pts = self.queue.popleft()
+        if self.extra and len(self.queue) < self.maxlen:
+            self.extra = 0
         return packet
+
+    @property
+    def full(self) -> bool:
+        return len(self.queue) >= self.maxlen + self.extra
 
     def stop(self) -> None:
         super().stop()
@@ -125,6 +133,7 @@ class Consumer(EventEmitter):
             settings.consumer_video_queue if self.kind == "video" else settings.consumer_audio_queue
         )
         self.track = ConsumerTrack(self.kind, maxlen, self._start)
+        self._prime_max = settings.keyframe_prime_max_frames
         self.started = False
         self.sender_tap: SenderTap | None = None
         self._layers: dict[str, Producer] = {}
@@ -241,7 +250,8 @@ class Consumer(EventEmitter):
         producer = self._layers[target]
         if self.kind == "video":
             cached = list(producer.cache)
-            if cached and len(cached) <= self.track.maxlen and not producer.paused:
+            if cached and len(cached) <= self._prime_max and not producer.paused:
+                self.track.extra = max(0, len(cached) - self.track.maxlen + 1)
                 for packet in cached:
                     self._on_producer_frame(producer, packet)
             if self.layer is None:
@@ -355,7 +365,7 @@ class Consumer(EventEmitter):
 
     def _enqueue(self, packet: av.Packet, key: bool) -> None:
         track = self.track
-        if len(track.queue) >= track.maxlen:
+        if track.full:
             if self.kind == "video":
                 if key:
                     # the queued deltas are stale: restart the queue at this keyframe

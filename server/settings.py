@@ -39,6 +39,10 @@ class MediaSettings(BaseModel):
     keyframe_request_interval: float = 1.0
     # Keep the last keyframe and the delta frames after it, so a late joiner starts at once.
     keyframe_cache_max_frames: int = 300
+    # A late joiner starts from the cached keyframe and the deltas after it when they are
+    # at most this many frames (3 s at 30 fps), sent as one burst above its queue limit;
+    # a longer GOP waits for a fresh keyframe instead (a camera answers the PLI at once).
+    keyframe_prime_max_frames: int = 90
     # Seconds a consumer must stay on a layer before the server moves it again.
     layer_switch_hold: float = 4.0
 

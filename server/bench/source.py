@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,9 +48,21 @@ def load_clip(path: Path, kind: str) -> _Clip:
 
 @dataclass
 class SendLog:
-    """When each payload left the source (monotonic seconds), keyed by payload hash."""
+    """When each payload left the source: (payload hash, monotonic seconds), in order.
 
-    sent_at: dict[int, float] = field(default_factory=dict)
+    A looping clip repeats its payloads, so a receiver matches a hash with the
+    latest send before it arrived, not with a single entry per hash.
+    """
+
+    sends: list[tuple[int, float]] = field(default_factory=list)
+
+    def record(self, data: bytes) -> None:
+        self.sends.append((payload_key(data), time.monotonic()))
+
+
+def payload_key(data: bytes) -> int:
+    """A hash of a payload that is the same in every process (`hash()` is salted per process)."""
+    return zlib.crc32(data) << 24 | (len(data) & 0xFFFFFF)
 
 
 class LoopingPacketTrack(MediaStreamTrack):
@@ -86,5 +99,5 @@ class LoopingPacketTrack(MediaStreamTrack):
         packet.time_base = self._time_base
         packet.is_keyframe = key
         if self._log is not None:
-            self._log.sent_at[hash(data)] = time.monotonic()
+            self._log.record(data)
         return packet

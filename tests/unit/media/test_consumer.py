@@ -150,3 +150,37 @@ def test_unknown_layer_is_a_type_error():
     c = Consumer(peer_id="s", producer=high, layers=[high], settings=settings)
     with pytest.raises(TypeError):
         c.set_preferred_layer("medium")
+
+
+async def test_a_late_joiner_gets_the_whole_cached_gop_even_beyond_its_queue():
+    settings = MediaSettings(consumer_video_queue=5, keyframe_prime_max_frames=20)
+    plis: list[str] = []
+    high = make_producer("high", settings, plis)
+    high._on_encoded_frame(VP8, KEY, 0)
+    for i in range(1, 12):  # 12 cached frames: more than the queue of 5
+        high._on_encoded_frame(VP8, DELTA, i * 3000)
+    c = Consumer(peer_id="late", producer=high, layers=[high], settings=settings)
+    first = await c.track.recv()  # the sender's first pull primes from the cache
+    assert bytes(first) == KEY and len(c.track.queue) == 11
+    high._on_encoded_frame(VP8, DELTA, 36000)  # live frames keep coming during the burst
+    assert len(c.track.queue) == 12 and c.frames_dropped == 0
+    for _ in range(12):  # the sender drains the burst
+        await c.track.recv()
+    assert c.track.extra == 0
+    for i in range(13, 20):  # afterwards the normal limit applies again
+        high._on_encoded_frame(VP8, DELTA, i * 3000)
+    assert len(c.track.queue) == 5 and c.frames_dropped == 2
+
+
+async def test_a_gop_longer_than_the_prime_limit_waits_for_a_fresh_keyframe():
+    settings = MediaSettings(consumer_video_queue=5, keyframe_prime_max_frames=8,
+                             keyframe_request_interval=0.0)
+    plis: list[str] = []
+    high = make_producer("high", settings, plis)
+    high._on_encoded_frame(VP8, KEY, 0)
+    for i in range(1, 12):
+        high._on_encoded_frame(VP8, DELTA, i * 3000)
+    plis.clear()
+    c = Consumer(peer_id="late", producer=high, layers=[high], settings=settings)
+    c._start()
+    assert not c.track.queue and plis and set(plis) == {"high"}
