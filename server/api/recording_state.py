@@ -23,6 +23,7 @@ from server.api.recording_retention import quota_excess
 from server.db.models import Lesson, Recording, RecordingState, utcnow
 from server.errors import InvalidState
 from server.settings import Settings
+from server.webhooks.outbox import recording_ready as webhook_recording_ready
 
 log = structlog.get_logger(__name__)
 
@@ -132,6 +133,7 @@ async def apply_report(
             rec.over_quota = True
             rec.error = "storage quota of {unit} exceeded by {over} bytes".format(**excess)
             log.warning("recording over quota", recording_id=rec.id, **excess)
+        await webhook_recording_ready(session, rec)
     await session.flush()
     return rec
 

@@ -109,3 +109,20 @@ async def lesson_state_event(app: Any, session: AsyncSession, event: str, lesson
         worker = getattr(app.state, "webhooks", None)
         if worker is not None:
             worker.poke()
+
+
+async def recording_ready(session: AsyncSession, recording: Any) -> None:
+    """From the recording state machine: the recording just became playable."""
+    lesson = await session.get(Lesson, recording.lesson_id)
+    if lesson is None:
+        return
+    await emit_for_lesson(
+        session,
+        "recording.ready",
+        lesson,
+        {
+            "recording_id": recording.id,
+            "duration_ms": getattr(recording, "duration_ms", None),
+            "size_bytes": recording.size_bytes,
+        },
+    )

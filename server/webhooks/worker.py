@@ -61,7 +61,8 @@ class WebhookWorker:
 
     async def _claim(self) -> list[tuple[WebhookDelivery, WebhookEndpoint]]:
         now = utcnow()
-        lease = now + timedelta(seconds=self.settings.webhook_timeout + 30)
+        # Long enough for a whole batch to one slow endpoint (its rows go in sequence).
+        lease = now + timedelta(seconds=(self.settings.webhook_timeout + 1) * BATCH + 30)
         async with self.db.session() as session:
             query = (
                 sa.select(WebhookDelivery, WebhookEndpoint)
@@ -141,11 +142,20 @@ class WebhookWorker:
         timeout = httpx.Timeout(self.settings.webhook_timeout)
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
 
-            async def one(delivery: WebhookDelivery, endpoint: WebhookEndpoint) -> None:
-                status, error = await self._post(client, delivery, endpoint)
-                await self._record(delivery.id, status, error)
+            # Endpoints in parallel (a hanging one delays only itself), each endpoint's
+            # rows in order: a receiver that answers sees events as they happened.
+            per_endpoint: dict[int, list[WebhookDelivery]] = {}
+            endpoints: dict[int, WebhookEndpoint] = {}
+            for delivery, endpoint in rows:
+                per_endpoint.setdefault(endpoint.id, []).append(delivery)
+                endpoints[endpoint.id] = endpoint
 
-            await asyncio.gather(*(one(d, e) for d, e in rows))
+            async def deliver(endpoint: WebhookEndpoint, queue: list[WebhookDelivery]) -> None:
+                for delivery in queue:
+                    status, error = await self._post(client, delivery, endpoint)
+                    await self._record(delivery.id, status, error)
+
+            await asyncio.gather(*(deliver(endpoints[k], q) for k, q in per_endpoint.items()))
         return len(rows)
 
     async def run(self) -> None:

@@ -306,3 +306,45 @@ def test_backoff_doubles_and_caps() -> None:
     worker = WebhookWorker.__new__(WebhookWorker)
     worker.settings = SupervisionSettings(webhook_backoff_base=2, webhook_backoff_max=10)
     assert [worker.backoff(n) for n in (1, 2, 3, 4, 5)] == [2, 4, 8, 10, 10]
+
+
+async def test_recording_ready_reported_by_the_recorder_is_announced(world: World) -> None:
+    from server.db.models import Recording, RecordingState
+    from server.tokens import RoomRole, issue_room_token
+    from tests.integration.api.conftest import SECRET
+
+    s = world.seed
+    endpoint = await make_endpoint(
+        world, "county_admin", s.county_id, "http://127.0.0.1:9/r", events=["recording.ready"]
+    )
+    lesson_id = s.lesson_ids[0]
+    async with world.db.session() as session:
+        rec = Recording(lesson_id=lesson_id, state=RecordingState.RECORDING, storage_key="rec-1")
+        session.add(rec)
+        await session.flush()
+        rec_id = rec.id
+    token = issue_room_token(
+        SECRET, room=f"lesson-{lesson_id}", identity="recorder", role=RoomRole.RECORDER, ttl=60
+    )
+    manifest = {
+        "recording_id": "rec-1",
+        "tracks": [
+            {
+                "id": "t1",
+                "kind": "video",
+                "segments": [{"start_offset_ms": 0, "duration_ms": 5000, "bytes": 1000}],
+            }
+        ],
+    }
+    r = await world.client.post(
+        f"/api/recordings/{rec_id}/report",
+        json={"state": "ready", "manifest": manifest},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 200, r.text
+    log = await world.request("county_admin", "GET", f"/api/webhooks/{endpoint['id']}/deliveries")
+    items = log.json()["items"]
+    assert [(d["event"], d["payload"]["data"]["recording_id"]) for d in items] == [
+        ("recording.ready", rec_id)
+    ]
+    assert items[0]["payload"]["data"]["lesson_id"] == lesson_id
