@@ -11,6 +11,7 @@ import { LESSON_PATHS as P } from './paths.js';
 import { getLocalMedia, mediaErrorKey } from './devices.js';
 import { joinLesson, attachTrack, detachKind } from './live.js';
 import { backoff } from './signaling.js';
+import { CoursewarePanel } from './courseware.js';
 
 const main = document.getElementById('main');
 const POLL_MS = Number(new URLSearchParams(location.search).get('poll')) || 10000;
@@ -242,6 +243,12 @@ function renderLive() {
       h('span', { id: 'live-title', class: 'state-line' }, h('span', { class: 'live-dot', 'aria-hidden': 'true' }), state.lesson ? L.title(state.lesson) : ''),
       hand, sound, full)));
   state.attached = new Set();
+  // Courseware (课件同步): the shared page full width while a document is open.
+  if (state.courseware) state.courseware.destroy();
+  state.courseware = new CoursewarePanel(state.session, { drive: false });
+  const stage = main.querySelector('.classroom-stage');
+  stage.append(state.courseware.root);
+  state.courseware.root.addEventListener('courseware', (ev) => stage.classList.toggle('has-courseware', Boolean(ev.detail.document)));
 }
 
 function updateLive() {

@@ -178,6 +178,8 @@ export class LiveSession extends EventTarget {
         this.emit('error', new SignalingError(msg.code, msg.message));
         break;
       default:
+        // Feature messages (courseware_state, chat_message, …) become events of their type.
+        if (typeof msg.type === 'string') this.emit(msg.type, msg);
         break;
     }
   }

@@ -7,6 +7,7 @@ import { lesson as L, lessonsOfDay } from './model.js';
 import { LESSON_PATHS as P } from './paths.js';
 import { DeviceCheck, mediaErrorKey } from './devices.js';
 import { joinLesson, attachTrack, qualityBars, setQuality, qualityLevel, InboundQuality } from './live.js';
+import { CoursewarePanel } from './courseware.js';
 
 const main = document.getElementById('main');
 const state = {
@@ -143,6 +144,8 @@ function renderLive() {
   cancelBtn.addEventListener('click', () => { endBtn.hidden = false; confirmBtn.hidden = true; cancelBtn.hidden = true; endBtn.focus(); });
   confirmBtn.addEventListener('click', endLesson);
 
+  if (state.courseware) state.courseware.destroy();
+  state.courseware = new CoursewarePanel(state.session, { drive: true, owner: { lesson_id: state.lesson.id } });
   clear(main).append(h('div', { class: 'teacher-layout' },
     h('aside', { class: 'teacher-side', 'aria-label': t('teacher.controls') },
       h('div', { class: 'card stack' },
@@ -154,7 +157,8 @@ function renderLive() {
       h('section', { class: 'card', 'aria-labelledby': 'hands-title' },
         h('h3', { id: 'hands-title' }, t('teacher.hands')), h('ol', { id: 'hand-queue' })),
       h('div', { class: 'toolbar' }, endBtn, confirmBtn, cancelBtn)),
-    h('section', { 'aria-labelledby': 'tiles-title', class: 'stack', style: 'min-height:0' },
+    h('section', { 'aria-labelledby': 'tiles-title', class: 'stack', style: 'min-height:0; overflow:auto' },
+      h('div', { class: 'card teacher-courseware' }, state.courseware.root),
       h('h2', { id: 'tiles-title' }, t('teacher.classrooms'), ' ', h('span', { id: 'tile-count', class: 'muted' })),
       h('div', { class: 'tiles', id: 'tiles' }))));
   state.tiles.clear();
