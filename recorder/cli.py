@@ -223,3 +223,50 @@ def list_recordings() -> None:
             m = store.load()
             typer.echo(f"{m.recording_id}\t{m.state}\t{len(m.tracks)} tracks\t"
                        f"{m.duration_ms() / 1000:.1f} s")
+
+
+@recording_app.command("prune")
+def prune(
+    dry_run: Annotated[bool, typer.Option(help="Only list what would be deleted.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Delete recordings past their unit's retention, then the oldest over a unit's quota.
+
+    Every deletion removes the files (local and object storage) and writes an
+    audit entry; recordings still being made are never touched.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from server.api.recording_retention import delete_recording, plan_prune
+    from server.db.engine import Database
+
+    settings = Settings()
+
+    async def run() -> tuple[int, int, int]:
+        db = Database.from_settings(settings)
+        await db.open()
+        try:
+            async with db.session() as session:
+                plan = await plan_prune(session, settings)
+                todo = [(r, "retention") for r in plan.expired] + [
+                    (r, "quota") for r in plan.over_quota]
+                freed = sum(r.size_bytes for r, _ in todo)
+                if dry_run:
+                    for rec, why in todo:
+                        typer.echo(f"would delete {rec.id}\t{rec.storage_key}\t{why}\t"
+                                   f"{rec.size_bytes} bytes")
+                    return len(plan.expired), len(plan.over_quota), freed
+                with Progress(TextColumn("prune"), BarColumn(), MofNCompleteColumn(),
+                              TextColumn("{task.description}"), disable=not progress) as bar:
+                    task = bar.add_task("", total=len(todo))
+                    for rec, why in todo:
+                        bar.update(task, description=f"{rec.storage_key} ({why})")
+                        await delete_recording(session, settings, rec, "system:prune", why)
+                        bar.advance(task)
+                return len(plan.expired), len(plan.over_quota), freed
+        finally:
+            await db.close()
+
+    expired, over, freed = asyncio.run(run())
+    verb = "would free" if dry_run else "freed"
+    typer.echo(f"{expired} expired, {over} over quota; {verb} {freed} bytes")

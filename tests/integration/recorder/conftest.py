@@ -25,6 +25,15 @@ from server.seed import DemoSeed, seed_demo
 from server.settings import AuthSettings, RecordingSettings, Settings
 from server.tokens import TokenType, encode
 
+# The REST suite's `world` (seeded demo world on SQLite and PostgreSQL) for the recording API.
+from tests.integration.api.conftest import (  # noqa: F401
+    api_pg_url,
+    backend,
+    pg_seeded,
+    sqlite_template,
+    world,
+)
+
 
 @pytest.fixture(scope="session")
 def lesson_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
