@@ -27,7 +27,8 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import AuditLog, Classroom, Lesson, OrgUnit, Recording, RecordingState, utcnow
+from server.audit import audit
+from server.db.models import Classroom, Lesson, OrgUnit, Recording, RecordingState, utcnow
 from server.db.models_recording import RecordingPolicy
 from server.settings import Settings
 
@@ -160,11 +161,8 @@ async def delete_recording(
         "files": removed,
         "reason": reason,
     }
-    entry = AuditLog(actor=actor, action="recording.deleted", target=f"recording:{rec.id}",
-                     details=details)
-    if hasattr(AuditLog, "scope_path"):
-        entry.scope_path = scope_path  # type: ignore[attr-defined]
-    session.add(entry)
+    audit(session, None, "recording.deleted", f"recording:{rec.id}", details,
+          scope_path=scope_path, actor=actor)
     await session.delete(rec)
     await session.flush()
     log.info("recording deleted", **details)
