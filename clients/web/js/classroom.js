@@ -11,6 +11,7 @@ import { LESSON_PATHS as P } from './paths.js';
 import { getLocalMedia, mediaErrorKey } from './devices.js';
 import { joinLesson, attachTrack, detachKind } from './live.js';
 import { backoff } from './signaling.js';
+import { mountClassroomInteraction, isSpeaker } from './interaction-classroom.js';
 import { CoursewarePanel } from './courseware.js';
 
 const main = document.getElementById('main');
@@ -243,6 +244,7 @@ function renderLive() {
       h('span', { id: 'live-title', class: 'state-line' }, h('span', { class: 'live-dot', 'aria-hidden': 'true' }), state.lesson ? L.title(state.lesson) : ''),
       hand, sound, full)));
   state.attached = new Set();
+  mountClassroomInteraction(main.querySelector('.classroom-stage'), state.session);
   // Courseware (课件同步): the shared page full width while a document is open.
   if (state.courseware) state.courseware.destroy();
   state.courseware = new CoursewarePanel(state.session, { drive: false });
@@ -263,7 +265,8 @@ function updateLive() {
   const screen = byOwner((p) => teacherIds.has(p.participant_id) && p.source === 'screen')[0];
   const cam = byOwner((p) => teacherIds.has(p.participant_id) && p.source === 'camera')[0];
   const audio = byOwner((p) => teacherIds.has(p.participant_id) && p.kind === 'audio');
-  const holder = s.floor.holder;
+  // The first other speaker is shown (the floor may hold several since floor modes).
+  const holder = (s.floor.speakers || [s.floor.holder]).find((id) => id && id !== s.participantId) || null;
   const other = holder && holder !== s.participantId
     ? byOwner((p) => p.participant_id === holder && p.kind === 'video')[0] : null;
   const otherAudio = holder && holder !== s.participantId
@@ -277,7 +280,7 @@ function updateLive() {
   if (mainVideo.muted) document.getElementById('sound-on').hidden = false;
   const pipSource = screen ? cam : (mainTrack !== (other && other.track) ? other : null);
   if (pipSource) { attachTrack(pip, pipSource.track); pip.hidden = false; } else { pip.hidden = true; detachKind(pip, 'video'); }
-  const mine = holder === s.participantId;
+  const mine = isSpeaker(s, s.participantId);
   document.getElementById('floor-banner').hidden = !mine;
   const me = s.participants.get(s.participantId);
   if (mine || (me && !me.hand_raised && !(s.floor.queue || []).includes(s.participantId))) state.handRaised = false;

@@ -5,6 +5,7 @@ import { LESSON_PATHS } from './paths.js';
 import { LiveSession, resolveWsUrl } from './signaling.js';
 import { t } from './i18n.js';
 import { h } from './ui.js';
+import { track } from './interaction.js';
 
 /** POST /api/lessons/{id}/join and open the signaling session. */
 export async function joinLesson(lessonId, { auth = 'user' } = {}) {
@@ -14,6 +15,8 @@ export async function joinLesson(lessonId, { auth = 'user' } = {}) {
     token: grant.token,
     iceServers: grant.ice_servers || [],
   });
+  // Interaction state (chat, quiz, head counts) from the catch-up messages right after `joined` on.
+  track(session, () => {});
   const joined = await session.connect();
   return { session, joined, grant };
 }

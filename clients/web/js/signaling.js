@@ -298,7 +298,9 @@ export class LiveSession extends EventTarget {
   }
 
   raiseHand(cancel = false) { return this.request({ type: 'floor_request', cancel }); }
-  grantFloor(participantId) { return this.request({ type: 'floor_grant', participant_id: participantId }); }
+  grantFloor(participantId, seconds = null) {
+    return this.request({ type: 'floor_grant', participant_id: participantId, ...(seconds ? { seconds } : {}) });
+  }
   revokeFloor(participantId = null) { return this.request({ type: 'floor_revoke', participant_id: participantId }); }
   mute(participantId, kind, muted = true) { return this.request({ type: 'mute', participant_id: participantId, kind, muted }); }
   setLayer(producerId, layer) { return this.request({ type: 'layer_preference', producer_id: producerId, layer }); }

@@ -7,6 +7,7 @@ import { lesson as L, lessonsOfDay } from './model.js';
 import { LESSON_PATHS as P } from './paths.js';
 import { DeviceCheck, mediaErrorKey } from './devices.js';
 import { joinLesson, attachTrack, qualityBars, setQuality, qualityLevel, InboundQuality } from './live.js';
+import { mountTeacherInteraction, grantSeconds, isSpeaker } from './interaction-teacher.js';
 import { CoursewarePanel } from './courseware.js';
 
 const main = document.getElementById('main');
@@ -163,6 +164,7 @@ function renderLive() {
       h('div', { class: 'tiles', id: 'tiles' }))));
   state.tiles.clear();
   renderTiles();
+  mountTeacherInteraction(main.querySelector('.teacher-side'), state.session, state.lesson);
 }
 
 function classroomParticipants() {
@@ -181,8 +183,8 @@ function tileFor(p) {
   floorBtn.addEventListener('click', async () => {
     floorBtn.disabled = true;
     try {
-      if (state.session.floor.holder === p.id) await state.session.revokeFloor(p.id);
-      else await state.session.grantFloor(p.id);
+      if (isSpeaker(state.session, p.id)) await state.session.revokeFloor(p.id);
+      else await state.session.grantFloor(p.id, grantSeconds());
     } catch (e) { showError(e); }
     floorBtn.disabled = false;
   });
@@ -210,7 +212,7 @@ function renderTiles() {
     const tile = tileFor(p);
     if (!tile.el.isConnected) box.append(tile.el);
     const name = p.name || p.identity;
-    const hasFloor = s.floor.holder === p.id;
+    const hasFloor = isSpeaker(s, p.id);
     const hand = p.hand_raised || (s.floor.queue || []).includes(p.id);
     tile.el.classList.toggle('has-floor', hasFloor);
     tile.el.classList.toggle('hand', hand);
@@ -242,7 +244,7 @@ function renderTiles() {
       const p = s.participants.get(id);
       if (!p) continue;
       queue.append(h('li', {}, p.name || p.identity, ' ',
-        h('button', { type: 'button', class: 'btn btn-secondary', onclick: () => s.grantFloor(id).catch(showError) }, t('teacher.give_floor'))));
+        h('button', { type: 'button', class: 'btn btn-secondary', onclick: () => s.grantFloor(id, grantSeconds()).catch(showError) }, t('teacher.give_floor'))));
     }
     if (!queue.children.length) queue.append(h('li', { class: 'muted' }, t('teacher.no_hands')));
   }
