@@ -10,9 +10,12 @@ module adds the bandwidth view, fed by the same receiver reports:
   Congestion Control (draft-ietf-rmcat-gcc §6: grow 8% per report below a
   low loss, hold in between, cut by half the loss above a high loss). GCC's
   2%/10% thresholds assume loss means congestion; a village link loses 2–5%
-  at random, so here loss is smoothed over reports and the thresholds are
-  10%/15%: random loss alone neither shrinks the estimate nor blocks moving
-  up. Congestion is recognised by a coarse delay signal (RTT grown ≥ 250 ms over its minimum means a
+  at random, so here the thresholds are 10%/15% and a cut also needs the
+  smoothed loss above 10% (one unlucky report on a random-loss link is not
+  congestion): random loss alone neither shrinks the estimate nor blocks
+  moving up. A cut starts from what is actually sent (GCC's As ≈ send rate
+  under congestion), so a high start value does not delay it. Congestion is
+  also recognised by a coarse delay signal (RTT grown ≥ 250 ms over its minimum means a
   queue is building: cut to 85% of what we send). A receiver's REMB (aiortc
   and Chromium's legacy path send it) is used as an overuse signal only: below
   85% of what we send, it caps the estimate. As a plain cap it would pin the
@@ -21,7 +24,8 @@ module adds the bandwidth view, fed by the same receiver reports:
   link was cut) says nothing about congestion and does not cut the estimate.
 - ``choose_layer``: the highest layer whose measured bitrate plus an audio
   reserve fits the estimate with headroom; ``None`` (audio only) when even the
-  low layer does not fit. Down after two reports that do not fit; up only when
+  low layer does not fit. Down one step after two reports that do not fit
+  (high → low → audio only); up only when
   the next layer has fitted with extra headroom for ``hold`` seconds, and the
   hold doubles (to a limit) each time an up-switch had to be undone within
   ``2 * hold`` — a link that cannot carry the high layer stops being probed
@@ -63,6 +67,7 @@ class BweParams:
     increase: float = 1.08
     queue_rtt: float = 0.25  # RTT this far above its minimum: a queue builds up
     silence: float = 3.0  # no report for this long: the link was down, not congested
+    queue_holdoff: float = 2.0  # after a delay-based cut, let the queue drain before another
     audio_reserve_bps: float = 64_000  # kept free for the peer's audio
     headroom: float = 1.15  # a layer fits when estimate >= (rate + audio) * headroom
     up_headroom: float = 1.4  # ... and may be moved up to at this margin
@@ -111,6 +116,8 @@ class BandwidthEstimator:
         self.reports = 0
         self.last_report_at: float | None = None
         self.loss: float | None = None  # smoothed
+        self._queue_cut_at: float | None = None
+        self._queue_streak = 0
 
     @property
     def estimate(self) -> float:
@@ -129,23 +136,40 @@ class BandwidthEstimator:
             last, self.last_report_at = self.last_report_at, at
             if last is not None and at - last >= p.silence:
                 return self.estimate  # back from a cut: its loss is not congestion
-        if self.remb is not None and sending_bps > 0 and self.remb < 0.85 * sending_bps:
+        remb_caps = self.remb is not None and sending_bps > 0 and self.remb < 0.85 * sending_bps
+        if remb_caps:
+            assert self.remb is not None
             self.loss_based = max(min(self.loss_based, self.remb), p.min_bps)
         queue = False
         if rtt is not None:
             self.min_rtt = rtt if self.min_rtt is None else min(self.min_rtt, rtt)
-            queue = rtt - self.min_rtt >= p.queue_rtt
+            # two reports in a row: one late report is a scheduling hiccup, not a queue
+            self._queue_streak = self._queue_streak + 1 if rtt - self.min_rtt >= p.queue_rtt else 0
+            queue = self._queue_streak >= 2
         a = p.loss_smoothing
+        raw = loss
         loss = loss if self.loss is None else a * loss + (1 - a) * self.loss
         self.loss = loss
         est = self.loss_based
-        if queue and sending_bps > 0:
-            est = min(est, sending_bps * 0.85)
-        elif loss > p.loss_high:
-            est = est * (1 - 0.5 * loss)
-        elif loss < p.loss_low:
+        now = at if at is not None else time.monotonic()
+        if queue and (self._queue_cut_at is None or now - self._queue_cut_at >= p.queue_holdoff):
+            if sending_bps > 0:
+                est = min(est, sending_bps * 0.85)
+                self._queue_cut_at = now
+        elif queue:
+            pass  # the queue of the last cut is still draining
+        elif raw > p.loss_high and loss > p.loss_low:
+            base = min(est, sending_bps) if sending_bps > 0 else est
+            est = base * (1 - 0.5 * raw)
+        elif raw < p.loss_low:
             # grow, but not far past what is actually sent (no meaningless 20 Mbit/s numbers)
             est = min(est * p.increase, max(est, 2 * sending_bps, p.start_bps))
+            if not remb_caps:
+                # No loss, no queue, no REMB below what we send: the link carries what we
+                # send, so the estimate is at least that (with the fit margin). Otherwise a
+                # layer above the start value (720p with keyframe bursts) would be judged
+                # "not fitting" on a clean LAN and the consumer dropped to audio only.
+                est = max(est, (sending_bps + p.audio_reserve_bps) * p.headroom)
         self.loss_based = min(max(est, p.min_bps), p.max_bps)
         return self.estimate
 
@@ -189,11 +213,10 @@ def choose_layer(
         streak = state.bad_streak + 1
         if streak < p.bad_reports_to_down:
             return replace(state, allowed=current, bad_streak=streak, fits_up_since=None)
+        # one step at a time: right after a switch the reports still carry the old
+        # layer's losses, so only a layer that failed on its own goes to audio only
         lower = [lay for lay in available if _index(lay) < _index(current)]
-        best: Allowed = None
-        for layer in lower:
-            if fits(layer, estimate, rates, p, margin=p.headroom):
-                best = layer
+        best: Allowed = lower[-1] if lower else None
         hold = state.hold
         if state.last_up is not None and at - state.last_up <= 2 * state.hold:
             hold = min(state.hold * 2, p.max_hold)  # the probe up failed: wait longer next time
