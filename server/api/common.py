@@ -55,8 +55,13 @@ def audit(
     action: str,
     target: str,
     details: dict[str, Any] | None = None,
+    scope_path: str | None = None,
 ) -> None:
-    """Append to the audit log in the request's transaction (see server.audit)."""
+    """Append to the audit log in the request's transaction (see server.audit).
+
+    `scope_path`: the org path of the target when known (default: the actor's unit),
+    so the admins responsible for the target read the entry.
+    """
     from server.audit import audit as write
 
-    write(session, p, action, target, details)
+    write(session, p, action, target, details, scope_path=scope_path)

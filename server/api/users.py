@@ -57,7 +57,8 @@ async def get_user(user_id: int, session: SessionDep, p: CurrentPrincipal) -> Us
 async def create_user(
     body: UserCreate, session: SessionDep, passwords: PasswordsDep, p: CurrentPrincipal
 ) -> User:
-    require_admin_over(p, await unit_path(session, body.org_unit_id))
+    home = await unit_path(session, body.org_unit_id)
+    require_admin_over(p, home)
     if body.role is Role.CLASSROOM:
         classroom = await session.get(Classroom, body.classroom_id) if body.classroom_id else None
         if classroom is None or classroom.school_id != body.org_unit_id:
@@ -81,7 +82,14 @@ async def create_user(
     )
     session.add(user)
     await flush_unique(session, "this login is taken", dup)
-    audit(session, p, "user.created", f"user:{user.id}", {"login": user.login, "role": user.role})
+    audit(
+        session,
+        p,
+        "user.created",
+        f"user:{user.id}",
+        {"login": user.login, "role": user.role},
+        scope_path=home,
+    )
     return user
 
 
@@ -114,6 +122,7 @@ async def update_user(
         "user.updated",
         f"user:{user_id}",
         {k: ("***" if k == "password" else v) for k, v in changes.items()},
+        scope_path=path,
     )
     return user
 
@@ -130,5 +139,5 @@ async def delete_user(user_id: int, session: SessionDep, p: CurrentPrincipal) ->
         )
     await session.delete(user)
     await flush_unique(session, "the user is still referenced", {"user_id": user_id})
-    audit(session, p, "user.deleted", f"user:{user_id}", {"login": user.login})
+    audit(session, p, "user.deleted", f"user:{user_id}", {"login": user.login}, scope_path=path)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

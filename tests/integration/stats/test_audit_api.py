@@ -97,3 +97,16 @@ async def test_audit_needs_an_admin_and_good_bounds(world: World) -> None:
     assert (
         await world.request("admin", "GET", "/api/audit", params={"limit": 0})
     ).status_code == 422
+
+
+async def test_an_entry_belongs_to_the_target_unit(world: World) -> None:
+    """The province admin deactivates a county teacher: the county admin reads the entry."""
+    s = world.seed
+    teacher = s.accounts["teacher"].user_id
+    r = await world.request("admin", "PATCH", f"/api/users/{teacher}", json={"is_active": False})
+    assert r.status_code == 200
+    county = await audit_of(world, "county_admin", action="user.updated")
+    assert [(e["actor"], e["target"]) for e in county] == [
+        (f"user-{s.accounts['admin'].user_id}", f"user:{teacher}")
+    ]
+    assert await audit_of(world, "other_county_admin", action="user.updated") == []
