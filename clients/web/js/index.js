@@ -83,6 +83,14 @@ async function home() {
     links.push(h('a', { class: 'btn btn-secondary', href: './evaluator.html' }, t('home.live_lessons')));
   }
   links.push(h('a', { class: 'btn btn-secondary', href: './devices.html' }, t('home.device_check')));
+  // Issue 6: 同步教研, 同步视讯, the teacher's own evaluation report.
+  if (roles.some((r) => ['teacher', 'researcher', 'admin'].includes(r))) {
+    links.push(h('a', { class: 'btn btn-secondary', href: './research.html', id: 'link-research' }, t('collab.link_research')));
+  }
+  links.push(h('a', { class: 'btn btn-secondary', href: './meeting.html', id: 'link-meeting' }, t('collab.link_meeting')));
+  if (roles.includes('teacher') && me.user_id) {
+    links.push(h('a', { class: 'btn btn-secondary', href: `./report.html?user=${me.user_id}`, id: 'link-report' }, t('collab.link_report')));
+  }
   const section = h('section', { class: 'stack', 'aria-labelledby': 'today-title' },
     h('div', { class: 'row' },
       h('h2', { id: 'today-title' }, t('home.today'), ' · ', fmtDate(new Date())),
