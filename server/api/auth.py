@@ -61,14 +61,14 @@ async def login(
         )
         await asyncio.sleep(settings.auth.login_failure_delay)
         raise
-    scope = await session.scalar(sa.select(OrgUnit.path).where(OrgUnit.id == user.org_unit_id))
+    home = await session.scalar(sa.select(OrgUnit.path).where(OrgUnit.id == user.org_unit_id))
     write_audit(
         session,
         None,
         "auth.login",
         f"user:{user.id}",
         actor=f"user-{user.id}",
-        scope_path=scope or "",
+        scope_path=home or "",
     )
     pair = issue_user_tokens(settings, user)
     return TokenResponse(
