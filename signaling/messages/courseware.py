@@ -117,6 +117,8 @@ class CoursewareState(Message):
 
 
 class CoursewarePageChanged(Message):
+    """A page turn: the new page and the strokes already on it."""
+
     type: Literal["courseware_page_changed"] = "courseware_page_changed"
     document_id: int
     page: int
@@ -125,17 +127,23 @@ class CoursewarePageChanged(Message):
 
 
 class CoursewareStrokeAdded(Message):
+    """A stroke drawn on the current page (every participant gets it)."""
+
     type: Literal["courseware_stroke_added"] = "courseware_stroke_added"
     stroke: Stroke
 
 
 class CoursewareCleared(Message):
+    """The strokes of a page were removed."""
+
     type: Literal["courseware_cleared"] = "courseware_cleared"
     page: int
     by: str
 
 
 class CoursewarePointerMoved(Message):
+    """Where a driver's pointer is (null: hidden); not sent back to the mover."""
+
     type: Literal["courseware_pointer_moved"] = "courseware_pointer_moved"
     participant_id: str
     x: float | None = None
