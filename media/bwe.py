@@ -67,7 +67,9 @@ class BweParams:
     increase: float = 1.08
     queue_rtt: float = 0.25  # RTT this far above its minimum: a queue builds up
     silence: float = 3.0  # no report for this long: the link was down, not congested
-    queue_holdoff: float = 2.0  # after a delay-based cut, let the queue drain before another
+    # after a cut, the next reports still describe the traffic before it (and the queue
+    # it left): no further cut for this long
+    cut_holdoff: float = 2.0
     audio_reserve_bps: float = 64_000  # kept free for the peer's audio
     headroom: float = 1.15  # a layer fits when estimate >= (rate + audio) * headroom
     up_headroom: float = 1.4  # ... and may be moved up to at this margin
@@ -116,7 +118,7 @@ class BandwidthEstimator:
         self.reports = 0
         self.last_report_at: float | None = None
         self.loss: float | None = None  # smoothed
-        self._queue_cut_at: float | None = None
+        self._cut_at: float | None = None
         self._queue_streak = 0
 
     @property
@@ -152,15 +154,17 @@ class BandwidthEstimator:
         self.loss = loss
         est = self.loss_based
         now = at if at is not None else time.monotonic()
-        if queue and (self._queue_cut_at is None or now - self._queue_cut_at >= p.queue_holdoff):
+        settling = self._cut_at is not None and now - self._cut_at < p.cut_holdoff
+        if settling and (queue or raw > p.loss_low):
+            pass  # still the traffic from before the last cut
+        elif queue:
             if sending_bps > 0:
                 est = min(est, sending_bps * 0.85)
-                self._queue_cut_at = now
-        elif queue:
-            pass  # the queue of the last cut is still draining
+                self._cut_at = now
         elif raw > p.loss_high and loss > p.loss_low:
             base = min(est, sending_bps) if sending_bps > 0 else est
             est = base * (1 - 0.5 * raw)
+            self._cut_at = now
         elif raw < p.loss_low:
             # grow, but not far past what is actually sent (no meaningless 20 Mbit/s numbers)
             est = min(est * p.increase, max(est, 2 * sending_bps, p.start_bps))

@@ -59,3 +59,17 @@ def echo_factory() -> Iterator[type[EchoServer]]:
     yield Factory
     for server in made:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def layer_clips(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A high (480x270, 600 kbit/s) and a low (240x136, 120 kbit/s) VP8 clip with Opus, 20 fps."""
+    import shutil
+
+    require(shutil.which("ffmpeg") is not None, "ffmpeg")
+    from server.bench.clip import ensure_clip
+
+    cache = tmp_path_factory.mktemp("layer-clips")
+    high = ensure_clip(cache, width=480, height=270, fps=20, seconds=4, video_kbps=600)
+    low = ensure_clip(cache, width=240, height=136, fps=20, seconds=4, video_kbps=120)
+    return high, low
