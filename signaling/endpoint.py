@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI, WebSocket
 
 from server.settings import Settings
+from signaling.features.metrics import InteractionMetrics
 from signaling.features.store import InteractionStore
 from signaling.lessonlog import LessonLog
 from signaling.protocol import json_schema
@@ -43,6 +44,8 @@ async def signaling_component(app: FastAPI, settings: Settings, stack: AsyncExit
         hub.observe(LessonLog(db))
         hub.observe(InteractionStore(db))
     _register_metrics(app, worker)
+    if getattr(app.state, "metrics", None) is not None:
+        hub.observe(InteractionMetrics(app.state.metrics))
 
     async def wait_sessions() -> None:
         pending = [s.done.wait() for s in list(hub.sessions)]

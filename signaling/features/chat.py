@@ -96,6 +96,8 @@ class Chat(Feature):
             )
         bucket = self._buckets.setdefault(p.id, TokenBucket(limits.chat_rate, limits.chat_burst))
         if not bucket.take():
+            # Counted (metrics), not logged: a flood must not fill the lesson's log.
+            self.room.emit("chat.rate_limited", p, {}, log=False)
             raise ProtocolError(ErrorCode.RATE_LIMITED, "too many chat messages: slow down")
         entry = ChatEntry(
             id=f"CM_{uuid.uuid4().hex[:12]}",

@@ -162,10 +162,11 @@ class Lessonroom:
         finally:
             await db.close()
 
-    async def get(self, path: str, token: str) -> httpx.Response:
+    async def get(self, path: str, token: str | None) -> httpx.Response:
         await self.server.hub.events.drain()
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         async with httpx.AsyncClient(base_url=self.http_url, timeout=10) as http:
-            return await http.get(path, headers={"Authorization": f"Bearer {token}"})
+            return await http.get(path, headers=headers)
 
     async def rows(self, model: Any) -> list[Any]:
         await self.server.hub.events.drain()

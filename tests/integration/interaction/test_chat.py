@@ -67,6 +67,11 @@ async def test_a_chat_flood_is_rate_limited_and_the_lesson_carries_on(lesson: Le
     await teacher.grant_floor(other.participant_id or "")
     await other.wait_until(lambda: other.floor.holder == other.participant_id, within=5)
     assert len(await lesson.rows(ChatMessage)) == codes.count("ok") + 1
+    # Counted for the operators, not written to the lesson's log.
+    metrics = (await lesson.get("/metrics", None)).text
+    sample = 'tongbu_interaction_events_total{event="chat.rate_limited",reason=""}'
+    assert f"{sample} {codes.count('rate_limited')}.0" in metrics
+    assert not await lesson.events("chat.rate_limited")
 
 
 async def test_moderation_disables_chat_and_deletes_everyones_copy(lesson: Lessonroom) -> None:
