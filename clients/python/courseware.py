@@ -59,7 +59,7 @@ class CoursewareView:
                 self.pointers[pid] = None if x is None or y is None else (x, y)
             case _:
                 return False
-        self.received.append((asyncio.get_running_loop().time(), str(message.type)))  # type: ignore[attr-defined]
+        self.received.append((asyncio.get_running_loop().time(), str(getattr(message, "type", ""))))
         return True
 
 

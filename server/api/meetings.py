@@ -10,10 +10,11 @@ invited unit may join (a school's meeting room is a classroom device).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import sqlalchemy as sa
 from fastapi import APIRouter, BackgroundTasks, Request, status
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.api.common import audit
@@ -47,8 +48,10 @@ class MeetingCreate(InviteFields):
 
 
 class InviteAdd(BaseModel):
-    user_ids: list[int] = []
-    unit_ids: list[int] = []
+    model_config = ConfigDict(extra="forbid")
+
+    user_ids: Annotated[list[int], Field(max_length=200)] = []
+    unit_ids: Annotated[list[int], Field(max_length=200)] = []
 
 
 class MeetingPublic(BaseModel):
@@ -68,7 +71,7 @@ def visible_meetings(p: Principal) -> sa.ColumnElement[bool]:
     invited = invited_clause(
         p, MeetingInvite.meeting_id, MeetingInvite.user_id, MeetingInvite.org_unit_id
     )
-    clauses = [Meeting.id.in_(invited)]
+    clauses: list[sa.ColumnElement[bool]] = [Meeting.id.in_(invited)]
     if p.user_id is not None:
         clauses.append(Meeting.host_id == p.user_id)
     if p.role is Role.ADMIN:

@@ -97,7 +97,7 @@ def visible_sessions(p: Principal) -> sa.ColumnElement[bool]:
     invited = invited_clause(
         p, ResearchInvite.session_id, ResearchInvite.user_id, ResearchInvite.org_unit_id
     )
-    clauses = [ResearchSession.id.in_(invited)]
+    clauses: list[sa.ColumnElement[bool]] = [ResearchSession.id.in_(invited)]
     if p.user_id is not None:
         clauses.append(ResearchSession.host_id == p.user_id)
     if p.role is Role.ADMIN:

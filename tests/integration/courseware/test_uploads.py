@@ -78,6 +78,9 @@ async def test_pdf_upload_renders_every_page_within_the_size_bound(world: World)
         "teacher", "GET", "/api/courseware", params={"lesson_id": world.seed.lesson_ids[0]}
     )
     assert [d["id"] for d in listed.json()] == [doc["id"]]
+    metrics = (await world.client.get("/metrics")).text
+    assert 'tongbu_courseware_uploads_total{outcome="ok"}' in metrics
+    assert "tongbu_courseware_render_seconds_count" in metrics
 
 
 @pytest.mark.parametrize("fmt,name", [("PNG", "board.png"), ("JPEG", "photo.jpg")])
@@ -104,6 +107,8 @@ async def test_corrupt_pdf_is_a_typed_error_and_leaves_nothing(world: World) -> 
     assert await documents(world) == before
     leftovers = list((storage.root(world.settings) / "incoming").glob("*"))
     assert leftovers == []
+    metrics = (await world.client.get("/metrics")).text
+    assert 'tongbu_courseware_uploads_total{outcome="courseware_invalid"}' in metrics
 
 
 async def test_a_non_pdf_named_pdf_is_refused_by_content(world: World) -> None:
