@@ -58,6 +58,8 @@ class Point:
     late_join_total_ms: list[float] = field(default_factory=list)
     late_first_keyframe: bool | None = None
     all_flowing: bool = False
+    client_cpu_percent: float = 0.0  # all subscriber processes together
+    client_processes: int = 1
     error: str | None = None
 
     @property
@@ -169,6 +171,7 @@ def run_point(
     duration: float,
     late_joins: int,
     workdir: Path,
+    per_proc: int = 25,
 ) -> Point:
     point = Point("tongbu" if mode == "sfu" else "mediarelay", count)
     port = _free_port()
@@ -203,21 +206,48 @@ def run_point(
         time.sleep(1.5)
         sampler = CpuSampler(server.pid)
         sampler.start()
-        result = subprocess.run(
-            [*loadgen, "subscribe", *common, "--count", str(count), "--warmup", str(warmup),
-             "--duration", str(duration), "--late-joins", str(late_joins)],
-            env=env,
-            capture_output=True,
-            timeout=warmup + duration + 120 + 20 * late_joins + 2 * count,
-            check=False,
-        )
+        # Receiving 720p in Python costs the subscribers more than the server: spread them
+        # over processes (at most `per_proc` each) so the client side is not the bottleneck.
+        procs = max(1, -(-count // per_proc))
+        sizes = [count // procs + (1 if i < count % procs else 0) for i in range(procs)]
+        subs_procs: list[subprocess.Popen[bytes]] = []
+        samplers: list[CpuSampler] = []
+        first = 0
+        for i, size in enumerate(sizes):
+            proc = subprocess.Popen(
+                [*loadgen, "subscribe", *common, "--count", str(size), "--warmup", str(warmup),
+                 "--duration", str(duration), "--late-joins", str(late_joins if i == 0 else 0),
+                 "--first-index", str(first)],
+                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            )
+            first += size
+            subs_procs.append(proc)
+            samplers.append(CpuSampler(proc.pid))
+            samplers[-1].start()
+        limit = warmup + duration + 120 + 20 * late_joins + 2 * count
+        outputs = [proc.communicate(timeout=limit) for proc in subs_procs]
         sampler.stop()
-        if result.returncode != 0:
-            point.error = result.stderr.decode(errors="replace").strip().splitlines()[-1:][0]
+        for s in samplers:
+            s.stop()
+        failed = [(p, err) for p, (_, err) in zip(subs_procs, outputs, strict=True) if p.returncode]
+        if failed:
+            lines = failed[0][1].decode(errors="replace").strip().splitlines()
+            point.error = lines[-1] if lines else f"subscriber exit {failed[0][0].returncode}"
             return point
-        data = json.loads(result.stdout)
-        t0, t1 = data["window"]
+        parts = [json.loads(out) for out, _ in outputs]
+        t0 = max(d["window"][0] for d in parts)
+        t1 = min(d["window"][1] for d in parts)
+        if t1 - t0 < duration / 2:
+            point.error = "subscriber processes did not measure at the same time"
+            return point
         point.cpu_percent = sampler.percent(t0, t1)
+        point.client_cpu_percent = sum(s.percent(t0, t1) for s in samplers)
+        point.client_processes = procs
+        data = {
+            "all_flowing": all(d["all_flowing"] for d in parts),
+            "subscribers": [sub for d in parts for sub in d["subscribers"]],
+            "late": parts[0]["late"],
+        }
         subs = data["subscribers"]
         point.all_flowing = bool(data["all_flowing"])
         fps = [s["video_fps"] for s in subs]
@@ -273,18 +303,19 @@ def markdown(points: list[Point], command: str, meta: dict[str, Any]) -> str:
         "",
         "| server | subs | CPU % (1 core) | CPU %/sub | video fps min / mean | audio fps | "
         "max gap ms | latency p50 / p95 ms | late join: first frame after ICE / after join "
-        "(max ms) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "(max ms) | subscriber processes: CPU % (count) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in points:
         if p.error:
-            lines.append(f"| {p.mode} | {p.subscribers} | error: {p.error} |||||||")
+            lines.append(f"| {p.mode} | {p.subscribers} | error: {p.error} ||||||||")
             continue
         lines.append(
             f"| {p.mode} | {p.subscribers} | {p.cpu_percent:.1f} | {p.cpu_per_subscriber:.2f} | "
             f"{p.video_fps_min:.1f} / {p.video_fps_mean:.1f} | {p.audio_fps_mean:.1f} | "
             f"{p.max_gap_ms:.0f} | {_fmt(p.latency_p50_ms)} / {_fmt(p.latency_p95_ms)} | "
-            f"{_late(p.late_join_ice_ms)} / {_late(p.late_join_total_ms)} |"
+            f"{_late(p.late_join_ice_ms)} / {_late(p.late_join_total_ms)} | "
+            f"{p.client_cpu_percent:.0f} ({p.client_processes}) |"
         )
     r = ratios(points)
     if r:
@@ -317,6 +348,9 @@ def main(
     warmup: Annotated[float, typer.Option(help="seconds after all subscribers flow")] = 3.0,
     duration: Annotated[float, typer.Option(help="measured seconds per point")] = 10.0,
     late_joins: Annotated[int, typer.Option(help="late joiners timed per point")] = 3,
+    per_process: Annotated[
+        int, typer.Option(help="subscribers per load-generator process")
+    ] = 25,
     out: Annotated[
         Path | None, typer.Option(help="write the JSON results here (default bench-results/)")
     ] = None,
@@ -345,7 +379,7 @@ def main(
             points.append(
                 run_point(
                     mode, count, clip, warmup=warmup, duration=duration,
-                    late_joins=late_joins, workdir=Path(tmp),
+                    late_joins=late_joins, workdir=Path(tmp), per_proc=per_process,
                 )
             )
             progress.advance(task)
@@ -357,7 +391,7 @@ def main(
     }
     table = Table(title="tongbu bench fanout")
     for col in ("server", "subs", "CPU %", "CPU %/sub", "fps min/mean", "audio fps",
-                "max gap ms", "lat p50/p95 ms", "late join ms (ICE/join)"):
+                "max gap ms", "lat p50/p95 ms", "late join ms (ICE/join)", "client CPU %"):
         table.add_column(col)
     for p in points:
         if p.error:
@@ -368,6 +402,7 @@ def main(
             f"{p.video_fps_min:.1f}/{p.video_fps_mean:.1f}", f"{p.audio_fps_mean:.1f}",
             f"{p.max_gap_ms:.0f}", f"{_fmt(p.latency_p50_ms)}/{_fmt(p.latency_p95_ms)}",
             f"{_late(p.late_join_ice_ms)}/{_late(p.late_join_total_ms)}",
+            f"{p.client_cpu_percent:.0f} ({p.client_processes})",
         )
     console.print(table)
     for n, v in sorted(ratios(points).items()):

@@ -283,6 +283,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--late-joins", type=int, default=3)
+    parser.add_argument("--first-index", type=int, default=0, help="names of this process's subs")
     args = parser.parse_args(argv)
 
     try:
@@ -310,7 +311,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def make(i: int) -> Any:
         if args.mode == "sfu":
-            return SfuSubscriber(args.url, args.secret, f"classroom-{i}")
+            return SfuSubscriber(args.url, args.secret, f"classroom-{args.first_index + i}")
         return BaselineSubscriber(args.url)
 
     result = asyncio.run(subscribe(make, args.count, args.warmup, args.duration, args.late_joins))
