@@ -143,7 +143,8 @@ async function patrolTab(panel) {
   panel.append(h('p', { class: 'muted' }, t('patrol.intro')));
   panel.append(h('p', { class: 'row' },
     h('a', { class: 'btn', href: './patrol.html', id: 'patrol-grid-link' }, t('dash.patrol_link')),
-    h('a', { class: 'btn btn-secondary', href: './dashboard.html', id: 'dashboard-link' }, t('dash.link'))));
+    h('a', { class: 'btn btn-secondary', href: './dashboard.html', id: 'dashboard-link' }, t('dash.link')),
+    h('a', { class: 'btn btn-secondary', href: './playback.html', id: 'playback-link' }, t('playback.link'))));
   panel.append(table('patrol-table', [t('lesson.time'), t('lesson.title'), t('lesson.teacher'), t('lesson.receiving'), t('common.actions')],
     lessons.map((l) => [`${fmtTime(L.start(l))}–${fmtTime(L.end(l))}`, L.title(l), L.teacher(l), String(L.receivingCount(l)),
       h('a', { class: 'btn btn-secondary', href: `./evaluator.html?lesson=${l.id}` }, t('home.patrol'))])));

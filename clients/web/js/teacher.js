@@ -298,7 +298,8 @@ async function endLesson() {
   for (const s of [state.local, state.screen]) if (s) s.getTracks().forEach((tr) => tr.stop());
   state.lesson = { ...state.lesson, state: 'ended' };
   clear(main).append(h('section', { class: 'card narrow stack', id: 'lesson-ended' },
-    h('h2', {}, t('teacher.ended')), h('a', { class: 'btn', href: './index.html' }, t('app.home'))));
+    h('h2', {}, t('teacher.ended')), h('a', { class: 'btn', href: './index.html' }, t('app.home')),
+    h('a', { class: 'btn btn-secondary', href: './playback.html', id: 'playback-link' }, t('playback.link'))));
 }
 
 async function render() {
