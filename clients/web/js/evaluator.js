@@ -5,6 +5,7 @@ import { t, fmtTime } from './i18n.js';
 import { h, clear, boot, renderHeader, requireUser, describeError, param } from './ui.js';
 import { lesson as L, liveLessons, loadNames } from './model.js';
 import { joinLesson, attachTrack, detachKind } from './live.js';
+import { CoursewarePanel } from './courseware.js';
 
 const main = document.getElementById('main');
 const state = { me: null, lessons: [], lesson: null, session: null, view: null, joined: null };
@@ -91,8 +92,16 @@ function renderLive() {
       h('nav', { class: 'card', 'aria-labelledby': 'views-title' },
         h('h3', { id: 'views-title' }, t('evaluator.views')),
         h('div', { class: 'view-list', id: 'view-list', role: 'radiogroup', 'aria-labelledby': 'views-title' })),
+      courseware(),
       leave)));
   updateViews();
+}
+
+// The courseware the teacher shows (课件同步), view only: evaluators never drive it.
+function courseware() {
+  if (state.courseware) state.courseware.destroy();
+  state.courseware = new CoursewarePanel(state.session, { drive: false, compact: true });
+  return h('div', { class: 'card' }, state.courseware.root);
 }
 
 function updateViews() {
