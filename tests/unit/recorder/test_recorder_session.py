@@ -100,3 +100,38 @@ async def test_session_records_every_producer_and_logs_lesson_events(tmp_path: P
               "recorder_stopped"):
         assert t in types
     assert session.writer.dropped == 0 and session.writer.errors == 0
+
+
+async def test_consumer_layer_changes_become_manifest_layer_switches(tmp_path: Path) -> None:
+    """The SFU moves the recorder's consumer between layers; the stats poll records it."""
+    fake = FakeClient()
+    fake.participants = {"p1": Person("p1", "teacher", "teacher")}
+    fake.producers = {"v1": Info("v1", "p1", "video", "video/VP8")}
+    layers = iter(["high", "low", "low", "high"])
+    written = asyncio.Event()
+
+    async def get_stats(scope: str = "self") -> Any:
+        layer = next(layers, "high") if written.is_set() else "high"
+        return type("Stats", (), {"consumers": {"c1": {"producer_id": "v1", "layer": layer}}})()
+
+    fake.get_stats = get_stats  # type: ignore[attr-defined]
+    rec = Recording(tmp_path / "r", recording_id="r", room="lesson")
+    session = RecorderSession("ws://x", "tok", rec, client_factory=lambda u, t: fake,
+                              layer_poll_every=0.02)
+    stop = asyncio.Event()
+    task = asyncio.create_task(session.run(stop))
+    await asyncio.sleep(0.02)
+    for p in encode_video(0.5, []):
+        fake.emit("frame", Frame("v1", "video", p.data, round(p.time_s * 90000)))
+    written.set()
+    await asyncio.sleep(0.3)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    track = ManifestStore(tmp_path / "r").load().tracks[0]
+    assert [s.layer for s in track.layer_switches] == ["low", "high"]
+    assert track.layer == "high"
+    offsets = [s.at_ms for s in track.layer_switches]
+    assert offsets == sorted(offsets)
+    events = [e for e in rec.events.read() if e.type == "layer_switched"]
+    assert [(e.data["previous"], e.data["layer"]) for e in events] == [("high", "low"),
+                                                                        ("low", "high")]
