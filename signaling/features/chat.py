@@ -11,11 +11,14 @@ log and, through the interaction store, to the `chat_message` table.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections import deque
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
 
 from server.errors import NotFound, PermissionDenied
 from signaling.features import Feature, handles
@@ -32,6 +35,8 @@ from signaling.wire import ErrorCode, Message, ProtocolError
 
 if TYPE_CHECKING:
     from signaling.rooms import Participant, Room
+
+logger = logging.getLogger("tongbu.signaling.chat")
 
 
 class TokenBucket:
@@ -53,6 +58,34 @@ class TokenBucket:
         return False
 
 
+async def load_history(db: Any, lesson_id: int, limit: int) -> list[ChatEntry]:
+    """The lesson's last `limit` stored messages that were not deleted, oldest first."""
+    from server.db.models_interaction import ChatMessage as Row
+
+    async with db.session() as session:
+        rows = (
+            await session.scalars(
+                sa.select(Row)
+                .where(Row.lesson_id == lesson_id, Row.deleted_at.is_(None))
+                .order_by(Row.offset_ms.desc(), Row.id.desc())
+                .limit(limit)
+            )
+        ).all()
+    return [
+        ChatEntry(
+            id=r.uid,
+            participant_id="",
+            identity=r.identity,
+            name=r.name,
+            role=r.role,
+            to=r.to,  # type: ignore[arg-type]
+            text=r.text,
+            at=r.created_at,
+        )
+        for r in reversed(rows)
+    ]
+
+
 def may_post(p: Participant) -> bool:
     """The token's `chat` grant decides; without one, visible participants may post."""
     granted = p.claims.grants.chat
@@ -69,6 +102,7 @@ class Chat(Feature):
         self.history: deque[ChatEntry] = deque(maxlen=max(0, limits.chat_history))
         self._buckets: dict[str, TokenBucket] = {}
         self._ids: set[str] = set()  # ids of messages still shown somewhere
+        self._restored = False
 
     def _readers(self, entry: ChatEntry) -> list[Participant]:
         members = list(self.room.participants.values())
@@ -151,6 +185,28 @@ class Chat(Feature):
             self.room.broadcast(ChatState(enabled=self.enabled))
             self.room.emit("chat.enabled", p, {"enabled": self.enabled})
         return None
+
+    async def on_join(self, p: Participant) -> None:
+        """The first joiner of a (re)opened lesson room brings the stored history back.
+
+        A room closes when everyone has left (a teacher's network drop can do that);
+        the lesson's chat must survive it. One query per room, not per joiner.
+        """
+        if self._restored:
+            return
+        self._restored = True
+        db, lesson_id = self.room.hub.db, self.room.lesson_id
+        if db is None or lesson_id is None or self.history.maxlen == 0:
+            return
+        try:
+            rows = await load_history(db, lesson_id, self.history.maxlen or 0)
+        except Exception:  # an unmigrated or unreachable database: chat starts empty
+            logger.warning("chat history of lesson %s not restored", lesson_id, exc_info=True)
+            return
+        known = {e.id for e in self.history}
+        restored = [e for e in rows if e.id not in known]
+        self.history = deque([*restored, *self.history], maxlen=self.history.maxlen)
+        self._ids.update(e.id for e in restored)
 
     def snapshot(self, p: Participant) -> list[Message]:
         history = [e for e in self.history if self._sees(p, e)]

@@ -137,3 +137,25 @@ async def test_a_hidden_evaluator_reads_but_posts_only_when_granted(lesson: Less
     note = await granted.chat_send("声音清楚", to="moderators")
     await teacher.wait_until(lambda: note.id in {e.id for e in teacher.interaction.chat}, within=5)
     assert note.id not in {e.id for e in room.interaction.chat}
+
+
+async def test_the_history_survives_the_room_closing_when_everyone_left(
+    lesson: Lessonroom,
+) -> None:
+    teacher = await lesson.teacher()
+    room = await lesson.classroom(0)
+    first = await room.chat_send("断线前的消息")
+    await room.chat_send("悄悄话", to="moderators")
+    gone = await teacher.chat_send("要删的")
+    await teacher.chat_delete(gone.id)
+    await teacher.leave()
+    await room.leave()
+    await lesson.server.hub.events.drain()
+    assert lesson.room not in lesson.server.hub.rooms
+    back = await lesson.classroom(0)
+    await back.wait_until(lambda: len(back.interaction.chat) == 2, within=5)
+    assert [e.text for e in back.interaction.chat] == ["断线前的消息", "悄悄话"]
+    assert back.interaction.chat[0].id == first.id
+    other = await lesson.classroom(1)
+    await other.wait_until(lambda: len(other.interaction.chat) == 1, within=5)
+    assert other.interaction.chat[0].id == first.id
