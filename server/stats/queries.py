@@ -62,6 +62,11 @@ class UnitStats:
     teaching_points: int | None = None
     teaching_points_active: int | None = None
 
+    def add(self, other: UnitStats) -> None:
+        """Sum the additive figures of `other` into this one (classrooms → units)."""
+        for name in SUM_COLUMNS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
     @staticmethod
     def _ratio(num: float, den: float) -> float | None:
         return round(num / den, 4) if den else None
@@ -123,26 +128,38 @@ class Scope:
     path: str
     period: Period
     tolerance: int
-    group_parent_id: int | None = None  # group by the child of this unit (drill-down)
     bucketed: bool = False  # group by day/week bucket (series)
     lesson_ids: tuple[int, ...] | None = None  # only these lessons, grouped per lesson
 
 
+def _classrooms_under(path: str) -> sa.Select[Any]:
+    school = aliased(OrgUnit, name="school")
+    return (
+        sa.select(Classroom.id)
+        .join(school, school.id == Classroom.school_id)
+        .where(school.path.startswith(path, autoescape=True))
+    )
+
+
 def _scoped(d: SqlDialect, sc: Scope) -> sa.Subquery:
     """The lessons of the period whose main classroom lies under the unit, one row each,
-    with the group key (`unit_id`, `bucket`) and the per-lesson facts computed in SQL.
+    with the group key (`key`: the main classroom, or the lesson for pages; `bucket`)
+    and the per-lesson facts computed in SQL.
 
+    The org tree stays out of these statements: the scope is a small hashed
+    `IN (classrooms under the unit)`, and classrooms are rolled up to units in Python,
+    so the big joins (attendance, quality, ...) meet only the lesson table.
     Inlined (not a CTE) in every statement, so the planner sees real row counts.
     """
-    school = aliased(OrgUnit, name="school")
     held = sa.and_(Lesson.state.in_(HELD), Lesson.actual_start.is_not(None))
     delay = d.seconds_between(Lesson.actual_start, Lesson.starts_at)
     taught = d.seconds_between(Lesson.actual_end, Lesson.actual_start) / 60.0
+    key = Lesson.id if sc.lesson_ids is not None else Lesson.main_classroom_id
     cols: list[Any] = [
         Lesson.id.label("lesson_id"),
         Lesson.starts_at.label("starts_at"),
         Lesson.main_classroom_id.label("main_classroom_id"),
-        school.id.label("school_id"),
+        key.label("key"),
         sa.case((held, 1), else_=0).label("held"),
         sa.case((Lesson.state == LessonState.CANCELLED.value, 1), else_=0).label("cancelled"),
         sa.case((sa.and_(held, delay <= sc.tolerance), 1), else_=0).label("on_time"),
@@ -157,31 +174,18 @@ def _scoped(d: SqlDialect, sc: Scope) -> sa.Subquery:
         cols.append(d.floor_div(d.epoch(Lesson.starts_at) - origin, width).label("bucket"))
     else:
         cols.append(sa.literal(0).label("bucket"))
-    query = (
-        sa.select(*cols)
-        .join(Classroom, Classroom.id == Lesson.main_classroom_id)
-        .join(school, school.id == Classroom.school_id)
-        .where(
-            school.path.startswith(sc.path, autoescape=True),
-            Lesson.starts_at >= sc.period.lo,
-            Lesson.starts_at < sc.period.hi,
-        )
+    query = sa.select(*cols).where(
+        Lesson.main_classroom_id.in_(_classrooms_under(sc.path)),
+        Lesson.starts_at >= sc.period.lo,
+        Lesson.starts_at < sc.period.hi,
     )
     if sc.lesson_ids is not None:
-        query = query.where(Lesson.id.in_(sc.lesson_ids)).add_columns(Lesson.id.label("unit_id"))
-    elif sc.group_parent_id is not None:
-        child = aliased(OrgUnit, name="child")
-        query = query.add_columns(child.id.label("unit_id")).join(
-            child,
-            sa.and_(child.parent_id == sc.group_parent_id, school.path.startswith(child.path)),
-        )
-    else:
-        query = query.add_columns(sa.literal(0).label("unit_id"))
+        query = query.where(Lesson.id.in_(sc.lesson_ids))
     return query.subquery("sl")
 
 
 def _statements(d: SqlDialect, sc: Scope) -> list[sa.Select[Any]]:
-    """One aggregate per source table, each grouped by (unit_id, bucket).
+    """One aggregate per source table, each grouped by (key, bucket).
 
     Why several statements and not one row per lesson joined to everything: at
     province size (10^5 lessons, 10^6 attendance rows) each source is then one
@@ -190,7 +194,7 @@ def _statements(d: SqlDialect, sc: Scope) -> list[sa.Select[Any]]:
     """
     s, n = sa.func.sum, sa.func.count
     sl = _scoped(d, sc)
-    key = [sl.c.unit_id, sl.c.bucket]
+    key = [sl.c.key, sl.c.bucket]
     lessons = sa.select(
         *key,
         n().label("lessons_scheduled"),
@@ -270,7 +274,7 @@ PG_CONCURRENCY = 3
 
 def _merge(out: dict[tuple[int, int], UnitStats], rows: Any) -> None:
     for row in rows:
-        stats = out.setdefault((int(row.unit_id), int(row.bucket)), UnitStats())
+        stats = out.setdefault((int(row.key), int(row.bucket)), UnitStats())
         for name, value in row._mapping.items():
             if name in _INT_COLUMNS:
                 setattr(stats, name, int(value or 0))
@@ -279,7 +283,7 @@ def _merge(out: dict[tuple[int, int], UnitStats], rows: Any) -> None:
 
 
 async def _grouped(session: AsyncSession, sc: Scope) -> dict[tuple[int, int], UnitStats]:
-    """Run every aggregate and merge them into one `UnitStats` per (unit_id, bucket).
+    """Run every aggregate and merge them into one `UnitStats` per (key, bucket).
 
     On PostgreSQL the statements run concurrently on pooled connections (each its
     own snapshot: a report may mix rows committed a few milliseconds apart, which
@@ -360,15 +364,40 @@ def _dialect(session: AsyncSession) -> SqlDialect:
     return SqlDialect(session.get_bind().dialect.name)
 
 
+def _rollup(
+    grouped: dict[tuple[int, int], UnitStats], unit_of: dict[int, int] | None = None
+) -> dict[tuple[int, int], UnitStats]:
+    """Sum per-classroom rows into units (`unit_of`: classroom → unit; None: all in 0)."""
+    out: dict[tuple[int, int], UnitStats] = {}
+    for (key, bucket), stats in grouped.items():
+        unit = 0 if unit_of is None else unit_of.get(key)
+        if unit is None:
+            continue
+        out.setdefault((unit, bucket), UnitStats()).add(stats)
+    return out
+
+
 async def unit_stats(
     session: AsyncSession, scope_path: str, period: Period, tolerance: int
 ) -> UnitStats:
     """Totals of one unit (everything under `scope_path`) over the whole period."""
-    grouped = await _grouped(session, Scope(scope_path, period, tolerance))
+    grouped = _rollup(await _grouped(session, Scope(scope_path, period, tolerance)))
     stats = grouped.get((0, 0), UnitStats())
     tp = (await session.execute(_teaching_points(scope_path, period, None))).one()
     stats.teaching_points, stats.teaching_points_active = int(tp.points), int(tp.active or 0)
     return stats
+
+
+async def _child_of_classrooms(session: AsyncSession, unit: OrgUnit) -> dict[int, int]:
+    """Classroom id → the child unit of `unit` that contains its school (a few thousand rows)."""
+    school = aliased(OrgUnit, name="school")
+    child = aliased(OrgUnit, name="child")
+    rows = await session.execute(
+        sa.select(Classroom.id, child.id)
+        .join(school, school.id == Classroom.school_id)
+        .join(child, sa.and_(child.parent_id == unit.id, school.path.startswith(child.path)))
+    )
+    return {int(c): int(u) for c, u in rows.tuples()}
 
 
 async def children_stats(
@@ -380,7 +409,8 @@ async def children_stats(
             sa.select(OrgUnit).where(OrgUnit.parent_id == unit.id).order_by(OrgUnit.name)
         )
     ).all()
-    grouped = await _grouped(session, Scope(unit.path, period, tolerance, unit.id))
+    per_classroom = await _grouped(session, Scope(unit.path, period, tolerance))
+    grouped = _rollup(per_classroom, await _child_of_classrooms(session, unit))
     points = {
         r.unit_id: (int(r.points), int(r.active or 0))
         for r in await session.execute(_teaching_points(unit.path, period, unit.id))
@@ -397,7 +427,8 @@ async def series_stats(
     session: AsyncSession, scope_path: str, period: Period, tolerance: int
 ) -> list[tuple[date, date, UnitStats]]:
     """One row per day/week bucket of the period (every bucket, empty ones as zeros)."""
-    grouped = await _grouped(session, Scope(scope_path, period, tolerance, bucketed=True))
+    sc = Scope(scope_path, period, tolerance, bucketed=True)
+    grouped = _rollup(await _grouped(session, sc))
     out = []
     for i in range(period.bucket_count()):
         first, last = period.bucket_bounds(i)
@@ -462,7 +493,8 @@ async def lesson_rows(
                 User.display_name,
             )
             .join(sl, sl.c.lesson_id == Lesson.id)
-            .join(school, school.id == sl.c.school_id)
+            .join(Classroom, Classroom.id == Lesson.main_classroom_id)
+            .join(school, school.id == Classroom.school_id)
             .join(User, User.id == Lesson.teacher_id)
             .order_by(Lesson.starts_at, Lesson.id)
             .limit(limit)
