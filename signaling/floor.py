@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from server.errors import InvalidState, NotFound
 
@@ -70,12 +71,17 @@ class Floor:
     def is_speaker(self, participant_id: str) -> bool:
         return participant_id in self.speakers
 
-    def _snapshot(self) -> tuple[tuple[str, ...], tuple[str, ...], bool, FloorMode, int | None]:
-        return tuple(self.speakers), tuple(self.queue), self.mute_all, self.mode, self.max_speakers
+    def _snapshot(self) -> tuple[Any, ...]:
+        return (
+            tuple(self.speakers),
+            tuple(self.queue),
+            self.mute_all,
+            self.mode,
+            self.max_speakers,
+            tuple(sorted(self.expires_at.items())),
+        )
 
-    def _change(
-        self, before: tuple[tuple[str, ...], tuple[str, ...], bool, FloorMode, int | None]
-    ) -> FloorChange:
+    def _change(self, before: tuple[Any, ...]) -> FloorChange:
         old_speakers = before[0]
         now_speakers = tuple(self.speakers)
         return FloorChange(

@@ -56,8 +56,8 @@ def test_time_limits_expire_only_the_speakers_whose_time_is_up() -> None:
     change = floor.expire(110.0)
     assert change.removed == ("a",) and floor.speakers == ["b", "c"]
     assert floor.next_expiry() == 130.0
-    floor.grant("b", now=120.0)  # a grant again without a limit clears it
-    assert floor.next_expiry() is None
+    change = floor.grant("b", now=120.0)  # a grant again without a limit clears it
+    assert change.changed and not change.added and floor.next_expiry() is None
 
 
 def test_free_mode_time_limit_applies_to_a_taken_floor() -> None:
