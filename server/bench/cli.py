@@ -23,3 +23,6 @@ bench_app.command("stats")(stats_bench.main)
 from server.bench import village  # noqa: E402
 
 bench_app.command("village")(village.main)
+from server.bench import interaction  # noqa: E402
+
+bench_app.command("interaction")(interaction.main)
