@@ -48,6 +48,7 @@ class RecorderJob:
     api_url: str
     process: asyncio.subprocess.Process | None = None
     stopping: bool = False
+    ended: bool = False  # stopped because the lesson ended (not a server shutdown)
     restarts: int = 0
     task: asyncio.Task[None] | None = None
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
@@ -84,10 +85,12 @@ class RecorderSupervisor:
         return job
 
     async def stop(self, lesson_id: int, wait: bool = False) -> None:
+        """The lesson ended: the recorder finishes its files and reports."""
         job = self.jobs.get(lesson_id)
         if job is None:
             return
         job.stopping = True
+        job.ended = True
         self._terminate(job)
         if wait and job.task is not None:
             await asyncio.shield(job.task)
@@ -102,6 +105,22 @@ class RecorderSupervisor:
         tasks = [j.task for j in jobs if j.task is not None]
         if tasks:
             await asyncio.wait(tasks, timeout=self.settings.recording.stop_timeout + 5)
+        await self._interrupted([j for j in jobs if not j.ended])
+
+    async def _interrupted(self, jobs: list[RecorderJob]) -> None:
+        """Server shutdown mid-lesson: leave those rows `recording`, to resume at next start."""
+        if not jobs:
+            return
+        try:
+            async with self.app.state.db.session() as session:
+                for job in jobs:
+                    lesson = await session.get(Lesson, job.lesson_id)
+                    rec = await session.get(Recording, job.recording_id)
+                    if lesson is not None and rec is not None and lesson.state is LessonState.LIVE:
+                        rec.state, rec.error, rec.ended_at = RecordingState.RECORDING, None, None
+                        log.info("recording interrupted by shutdown", recording_id=rec.id)
+        except Exception:
+            log.exception("could not mark interrupted recordings")
 
     # -- internals ----------------------------------------------------------------------
     def _terminate(self, job: RecorderJob) -> None:
@@ -221,6 +240,9 @@ class RecorderSupervisor:
         """After the last process: a row the recorder could not finish is settled here."""
         from server.api.recording_state import apply_report
 
+        if not job.ended and failure is None:
+            return  # a server shutdown: close() leaves the row to be resumed
+
         async with self.app.state.db.session() as session:
             rec = await session.get(Recording, job.recording_id)
             if rec is None or rec.state in (RecordingState.READY, RecordingState.FAILED):
@@ -274,8 +296,47 @@ def _dir_size(settings: Settings, key: str) -> int:
     return sum(p.stat().st_size for p in d.rglob("*") if p.is_file()) if d.is_dir() else 0
 
 
+def own_urls(settings: Settings) -> tuple[str, str]:
+    """(ws URL, base URL) of this server for recorders started without a request to copy."""
+    base = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    ws = "wss://" + base.removeprefix("https://") if base.startswith("https://") else (
+        "ws://" + base.removeprefix("http://"))
+    return f"{ws}/ws", base
+
+
+async def resume_live_recordings(supervisor: RecorderSupervisor) -> int:
+    """After a server restart: recorders again for lessons still live and being recorded.
+
+    Each resumes its recording directory (a new segment per track, same timeline).
+    """
+    import sqlalchemy as sa
+
+    settings = supervisor.settings
+    if not settings.auto_record:
+        return 0
+    try:
+        async with supervisor.app.state.db.session() as session:
+            rows = (await session.execute(
+                sa.select(Recording, Lesson)
+                .join(Lesson, Lesson.id == Recording.lesson_id)
+                .where(Recording.state == RecordingState.RECORDING,
+                       Lesson.state == LessonState.LIVE))).tuples().all()
+    except Exception as exc:  # an unmigrated database (a bare test app): nothing to resume
+        log.warning("recordings not resumed", error=type(exc).__name__)
+        return 0
+    ws_url, api_url = own_urls(settings)
+    for rec, lesson in rows:
+        start = lesson.actual_start or rec.started_at
+        assert start is not None
+        supervisor.start(lesson.id, rec.id, rec.storage_key, start, ws_url, api_url)
+        log.info("recording resumed after a server restart", lesson_id=lesson.id,
+                 recording=rec.storage_key)
+    return len(rows)
+
+
 async def supervisor_component(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> None:
     """Lifespan piece: the supervisor lives as long as the app; shutdown stops every recorder."""
     supervisor = RecorderSupervisor(app, settings)
     app.state.recorder_supervisor = supervisor
     stack.push_async_callback(supervisor.close)
+    await resume_live_recordings(supervisor)

@@ -84,6 +84,33 @@ class LessonServer:
         assert r.status_code == 200, r.text
         return r.json()["ws_url"], r.json()["token"]
 
+    _server: Any = None
+    _task: Any = None
+
+    async def serve(self, port: int) -> None:
+        server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=port,
+                                               log_level="warning", lifespan="on",
+                                               ws="websockets-sansio"))
+        self._server, self._task = server, asyncio.create_task(server.serve())
+        for _ in range(500):
+            if server.started:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("uvicorn did not start")
+
+    async def shutdown(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+            await asyncio.wait_for(self._task, 60)
+            self._server = None
+
+    async def restart(self) -> None:
+        """Stop the server (lifespan shutdown included) and start a new app on the same port."""
+        port = int(self.url.rsplit(":", 1)[1])
+        await self.shutdown()
+        self.app = create_app(self.settings)
+        await self.serve(port)
+
     async def recording(self, lesson_id: int) -> Recording:
         async with self.app.state.db.session() as session:
             rec = await session.scalar(sa.select(Recording).where(Recording.lesson_id == lesson_id)
@@ -138,20 +165,14 @@ async def lesson_server(tmp_path: Path) -> AsyncIterator[LessonServer]:
                                    password_for=lambda login: f"pw-{login}-12345")
     finally:
         await db.close()
-    app = create_app(settings)
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on", ws="websockets-sansio"))
-    task = asyncio.create_task(server.serve())
-    for _ in range(300):
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
-    assert server.started, "uvicorn did not start"
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=url, timeout=20) as http:
-            yield LessonServer(app, settings, seed, url, http)
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 60)
+    # The server's own address, for recorders it resumes after a restart (no request to copy).
+    settings.public_url = f"http://127.0.0.1:{port}"
+    url = settings.public_url
+    async with httpx.AsyncClient(base_url=url, timeout=20) as http:
+        live = LessonServer(create_app(settings), settings, seed, url, http)
+        await live.serve(port)
+        try:
+            yield live
+        finally:
+            await live.shutdown()

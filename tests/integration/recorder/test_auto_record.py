@@ -289,3 +289,44 @@ async def test_unreachable_storage_fails_the_upload_clearly_and_not_the_lesson(
     assert ffprobe(first)["streams"]
     events = (directory / "events.jsonl").read_text()
     assert '"upload_failed"' in events
+
+
+async def test_server_restart_mid_lesson_resumes_the_recording(
+    lesson_server: LessonServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TONGBU_RECORDER_REPORT_EVERY_S", "0.5")
+    s = lesson_server
+    lesson = Lesson(s, s.seed.lesson_ids[0])
+    await lesson.go_live()
+    first = await s.wait_recording(lesson.lesson_id, _recorded, 30, "recording")
+    for c in (lesson.school, lesson.teacher):
+        assert c is not None
+        await c.leave()
+    await s.restart()  # the recorder is stopped with the server; the lesson stays live
+    rec = await s.recording(lesson.lesson_id)
+    assert rec.id == first.id and rec.state is RecordingState.RECORDING
+    job = s.app.state.recorder_supervisor.jobs.get(lesson.lesson_id)
+    assert job is not None and job.key == first.storage_key  # resumed at startup
+    # The classrooms come back and publish again: new producers, same recording.
+    again = Lesson(s, lesson.lesson_id)
+    ws, token = await s.join(lesson.lesson_id, s.bearer("teacher")["Authorization"][7:])
+    again.teacher = TongbuClient(ws, token, decode=False)
+    await again.teacher.join()
+    v, a = live_tracks(float(int(time.time())), 15)
+    await again.teacher.publish([PublishTrack(v, codec="video/VP8"), PublishTrack(a)])  # type: ignore[arg-type]
+    await s.wait_recording(lesson.lesson_id,
+                           lambda r: len(r.tracks) > len(first.tracks)
+                           and all(t["end_ms"] - t["start_ms"] > 500 for t in r.tracks),
+                           30, "tracks after the restart")
+    await again.end()
+    rec = await s.wait_recording(lesson.lesson_id,
+                                 lambda r: r.state in (RecordingState.READY,
+                                                       RecordingState.FAILED), 60, "ready")
+    assert rec.state is RecordingState.READY, rec.error
+    assert s.settings.storage_dir is not None
+    events = [json.loads(line)["type"] for line in
+              (s.settings.storage_dir / rec.storage_key / "events.jsonl").read_text().splitlines()
+              if line.strip()]
+    assert "recorder_resumed" in events
+    starts = sorted(t["start_ms"] for t in rec.tracks)
+    assert starts[-1] > starts[0] + 1000  # the new tracks sit later on the same timeline
