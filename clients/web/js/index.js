@@ -79,6 +79,10 @@ async function home() {
   const roles = rolesOf(me);
   const links = [];
   if (roles.includes('admin')) links.push(h('a', { class: 'btn', href: './admin.html' }, t('home.admin')));
+  if (roles.includes('admin')) {
+    links.push(h('a', { class: 'btn btn-secondary', href: './dashboard.html', id: 'link-dashboard' }, t('dash.link')));
+    links.push(h('a', { class: 'btn btn-secondary', href: './patrol.html', id: 'link-patrol' }, t('dash.patrol_link')));
+  }
   if (roles.includes('evaluator') || roles.includes('admin')) {
     links.push(h('a', { class: 'btn btn-secondary', href: './evaluator.html' }, t('home.live_lessons')));
   }
