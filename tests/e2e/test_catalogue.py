@@ -58,3 +58,26 @@ def test_every_key_used_by_the_pages_is_in_the_catalogue() -> None:
     missing = sorted(k for k in used if k not in zh and not k.startswith("tongbu."))
     assert not missing, missing
     assert len(used) > 150
+
+
+def test_traditional_mongolian_covers_the_main_catalogue_and_every_part() -> None:
+    """mn-Mong (issue 9): every key of zh-CN, main catalogue and parts, same placeholders."""
+    main_zh = json.loads((WEB / "i18n" / "zh-CN.json").read_text("utf-8"))
+    main_mn = json.loads((WEB / "i18n" / "mn-Mong.json").read_text("utf-8"))
+    assert set(main_mn) == set(main_zh), set(main_mn) ^ set(main_zh)
+    for part in (WEB / "i18n" / "parts").glob("*.zh-CN.json"):
+        mn_part = part.with_name(part.name.replace(".zh-CN.", ".mn-Mong."))
+        assert mn_part.is_file(), f"{mn_part.name} is missing"
+        zh_keys = set(json.loads(part.read_text("utf-8")))
+        mn_keys = set(json.loads(mn_part.read_text("utf-8")))
+        assert mn_keys == zh_keys, (mn_part.name, zh_keys ^ mn_keys)
+    cats = _catalogues()
+    zh, mn = cats["zh-CN"], cats["mn-Mong"]
+    for key, text in zh.items():
+        assert mn.get(key, "").strip(), key
+        assert set(re.findall(r"\{(\w+)\}", text)) == set(re.findall(r"\{(\w+)\}", mn[key])), key
+    # Written in the Mongolian script (U+1800–U+18AF), not left in Chinese.
+    mongolian = sum(1 for v in mn.values() if re.search("[\u1820-\u18af]", v))
+    assert mongolian >= 0.95 * len(mn)
+    i18n_js = (WEB / "js" / "i18n.js").read_text("utf-8")
+    assert "'mn-Mong'" in re.search(r"export const LANGS = \[([^\]]*)\]", i18n_js).group(1)  # type: ignore[union-attr]

@@ -4,7 +4,9 @@
 // i18n/parts/<part>.<lang>.json, merged over the main one. Parts keep each
 // feature's strings next to each other and out of everyone else's way.
 const STORAGE_KEY = 'tongbu.lang';
-export const LANGS = ['zh-CN', 'en'];
+export const LANGS = ['zh-CN', 'en', 'mn-Mong'];
+// Each language named in itself, for the picker (mn-Mong: traditional Mongolian script).
+export const LANG_NAMES = { 'zh-CN': '中文', en: 'English', 'mn-Mong': 'ᠮᠣᠩᠭᠣᠯ ᠪᠢᠴᠢᠭ' };
 let catalogue = {};
 let fallback = {};
 let current = 'zh-CN';

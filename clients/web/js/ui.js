@@ -1,6 +1,6 @@
 // Small DOM helpers shared by every page: element builder, page header with
 // the language switch, status/alert regions and typed error messages.
-import { t, has, lang, setLang, LANGS, initI18n } from './i18n.js';
+import { t, has, lang, setLang, LANGS, LANG_NAMES, initI18n } from './i18n.js';
 import { api, tokens } from './api.js';
 
 /** h('button', {class: 'x', onclick: fn, 'aria-label': '...'}, 'text', child) */
@@ -64,7 +64,8 @@ export function renderHeader({ titleKey, user = null, showLogout = true, home = 
   const header = document.querySelector('header.app-header') || h('header', { class: 'app-header' });
   clear(header);
   const select = h('select', { id: 'lang-select', 'aria-label': t('common.language') },
-    ...LANGS.map((code) => h('option', { value: code, selected: code === lang() }, t(`lang.${code}`))));
+    ...LANGS.map((code) => h('option', { value: code, selected: code === lang(), lang: code },
+      has(`lang.${code}`) ? t(`lang.${code}`) : LANG_NAMES[code])));
   select.addEventListener('change', () => setLang(select.value));
   header.append(
     h('a', { class: 'brand', href: home ? './index.html' : '#', 'aria-label': t('app.home') },
