@@ -65,7 +65,8 @@ def test_teacher_uploads_a_pdf_turns_a_page_and_the_classroom_shows_it(
     red = room.evaluate(
         """() => { const c = document.getElementById('cw-ink'); const ctx = c.getContext('2d');
           const d = ctx.getImageData(0, 0, c.width, c.height).data; let n = 0;
-          for (let i = 0; i < d.length; i += 4) if (d[i] > 150 && d[i + 3] > 200) n++; return n; }"""
+          for (let i = 0; i < d.length; i += 4) if (d[i] > 150 && d[i + 3] > 200) n++;
+          return n; }"""
     )
     assert red > 50, f"no ink painted on the classroom's page ({red} red pixels)"
     screenshot(teacher, "teacher-courseware")
