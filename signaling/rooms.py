@@ -97,6 +97,7 @@ class Renegotiator:
         self._dirty = False
         self._task: asyncio.Task[None] | None = None
         self._answer: asyncio.Future[None] | None = None
+        self._last_offer: str | None = None
         self.rounds = 0  # completed offer/answer rounds, for tests and stats
 
     @property
@@ -117,6 +118,7 @@ class Renegotiator:
                 return  # the transport closed under us (participant leaving): nothing to do
             loop = asyncio.get_running_loop()
             self._answer = loop.create_future()
+            self._last_offer = sdp
             self._send(Offer(sdp=sdp, consumers=consumer_infos(sdp, self._consumers())))
             try:
                 await asyncio.wait_for(asyncio.shield(self._answer), self._answer_timeout)
@@ -127,6 +129,14 @@ class Renegotiator:
                 return
             self._answer = None
             self.rounds += 1
+
+    def resend(self) -> None:
+        """Send the offer still waiting for its answer again (it went to a dropped connection)."""
+        if self._answer is None or self._answer.done() or self._transport.closed:
+            return
+        sdp = self._last_offer
+        if sdp is not None:
+            self._send(Offer(sdp=sdp, consumers=consumer_infos(sdp, self._consumers())))
 
     async def on_answer(self, sdp: str) -> None:
         """Apply the client's answer; a bad one raises and leaves the offer outstanding."""
@@ -188,6 +198,8 @@ class Participant:
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     muted: set[Kind] = field(default_factory=set)
     subscribe_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Connection lost, place kept for the resume grace period (signaling/resume.py).
+    reconnecting: bool = False
 
     @property
     def hidden(self) -> bool:
@@ -287,6 +299,7 @@ class Room:
             hand_raised=p.id in self.floor.queue,
             has_floor=self.floor.is_speaker(p.id),
             muted=sorted(p.muted),
+            state="reconnecting" if p.reconnecting else "connected",
         )
 
     def producer_info(self, producer: Any) -> ProducerInfo:
@@ -328,6 +341,11 @@ class Room:
     def _live(self, p: Participant, producer: Any) -> bool:
         if producer.kind in p.muted:
             return False
+        if producer.kind == "video":
+            # Pictures always flow: only the teacher, hidden participants (evaluators,
+            # patrol, the recorder) and the floor's audience consume them (`_wants`), and
+            # the teacher needs every classroom's tile. The floor gates *sound*.
+            return True
         return self.policy.live(moderator=p.moderator, speaks=self.floor.is_speaker(p.id))
 
     def _apply_gate(self, p: Participant) -> None:
@@ -356,19 +374,23 @@ class Room:
 
     # ------------------------------------------------------------ membership
 
+    def open_recv_transport(self, p: Participant) -> None:
+        """The participant's subscribe side: a recv transport and its renegotiator."""
+        p.recv_transport = self.media.create_transport(p.id, "recv")
+        p.recv_transport.on("connectionstatechange", self._transport_watch(p))
+        p.negotiator = Renegotiator(
+            p.recv_transport,
+            lambda message: p.peer.send(message),  # p.peer changes on resume
+            p.consumer_list,
+            self.spawn,
+            lambda: p.peer.close(CloseReason.PROTOCOL_ERROR, "no answer to the offer"),
+            self.hub.settings.signaling.join_timeout,
+        )
+
     async def add(self, p: Participant) -> None:
         """Register a participant; the caller sends `joined`, then calls `start`."""
         if p.claims.grants.subscribe:
-            p.recv_transport = self.media.create_transport(p.id, "recv")
-            p.recv_transport.on("connectionstatechange", self._transport_watch(p))
-            p.negotiator = Renegotiator(
-                p.recv_transport,
-                p.peer.send,
-                p.consumer_list,
-                self.spawn,
-                lambda: p.peer.close(CloseReason.PROTOCOL_ERROR, "no answer to the offer"),
-                self.hub.settings.signaling.join_timeout,
-            )
+            self.open_recv_transport(p)
         self.participants[p.id] = p
         if not p.hidden:
             self.broadcast(ParticipantJoined(participant=self.info(p)), exclude=p)
@@ -764,6 +786,10 @@ class RoomHub:
         self.observe = self.events.observe
         # The app's `Database` when signaling runs inside the app (features persist through it).
         self.db: Any = None
+        # Places kept for dropped connections and the tokens that take them back.
+        from signaling.resume import ResumeBook
+
+        self.resume = ResumeBook(self, settings)
 
     async def join(
         self, claims: RoomClaims, peer: Peer, auto_subscribe: bool
@@ -800,6 +826,7 @@ class RoomHub:
             return True
 
     async def leave(self, room: Room, p: Participant, reason: CloseReason) -> None:
+        self.resume.forget(p.id)
         async with self._lock:
             await room.remove(p, reason)
             if not room.participants and self.rooms.get(room.id) is room:

@@ -68,10 +68,13 @@ async def test_floor_grant_carries_classroom_media_and_revoke_stops_it(
             await c.join()
         mine = await speaker.publish_file(clip)
         ids = [p.id for p in mine]
-        assert all(p.paused for p in mine), "a classroom without the floor is paused"
-        # The teacher consumes the classroom but receives nothing while it is paused.
-        await teacher.wait_until(lambda: teacher.offers >= 1, within=10)
-        assert await counts_after(teacher, ids, 1.0) == 0
+        audio = [p.id for p in mine if p.kind == "audio"]
+        video = [p.id for p in mine if p.kind == "video"]
+        assert all(p.paused for p in mine if p.kind == "audio"), "no floor: not heard"
+        assert not any(p.paused for p in mine if p.kind == "video"), "the teacher's tile"
+        # The teacher sees the classroom's tile but hears nothing; other classrooms get neither.
+        await teacher.wait_for_frames(5, producer_ids=video, within=15)
+        assert await counts_after(teacher, audio, 1.0) == 0
         assert sum(listener.frames[p] for p in ids) == 0
 
         await speaker.request_floor()
@@ -85,8 +88,10 @@ async def test_floor_grant_carries_classroom_media_and_revoke_stops_it(
         await teacher.revoke_floor(speaker.participant_id)
         await teacher.wait_until(lambda: teacher.floor.holder is None, within=5)
         await asyncio.sleep(0.5)  # frames already in flight
-        before = sum(teacher.frames[p] for p in ids)
-        assert await counts_after(teacher, ids, 1.0) == before, "revoked classroom still heard"
+        before = sum(teacher.frames[p] for p in audio)
+        assert await counts_after(teacher, audio, 1.0) == before, "revoked classroom still heard"
+        seen = sum(teacher.frames[p] for p in video)
+        assert await counts_after(teacher, video, 1.0) > seen, "the teacher keeps the tile"
     finally:
         for c in (speaker, listener, teacher):
             await c.leave()
