@@ -14,7 +14,7 @@ const state = { me: null, filters: { q: '', subject: '', grade: '', language: ''
 
 function section(id, titleKey, ...body) {
   return h('section', { class: 'lib-section', id, 'aria-labelledby': `${id}-title` },
-    h('h2', { id: `${id}-title` }, t(titleKey)),
+    h('h2', { id: `${id}-title`, class: 'mn-vertical' }, t(titleKey)),
     h('div', { class: 'lib-body stack' }, ...body));
 }
 
