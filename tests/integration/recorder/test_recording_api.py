@@ -7,9 +7,11 @@ token, as the recorder process sends them.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from server.api.recording_retention import plan_prune, prune
@@ -250,3 +252,26 @@ async def test_media_needs_a_token_for_that_recording_and_a_manifest_file(world:
     r = await world.client.get(path)
     assert r.status_code == 422
 
+
+
+async def test_prune_command_lists_then_deletes(world: World,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from recorder.cli import recording_app
+
+    await world.request("admin", "PUT", f"/api/org-units/{world.seed.county_id}/recording-policy",
+                        json={"retention_days": 30})
+    old = await make_recording(world, 0, days_old=40)
+    keep = await make_recording(world, 1, days_old=2)
+    monkeypatch.setenv("TONGBU_DATA_DIR", str(world.settings.data_dir))
+    monkeypatch.setenv("TONGBU_DATABASE_URL", world.settings.db_url)
+    runner = CliRunner()
+    result = await asyncio.to_thread(runner.invoke, recording_app, ["prune", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert f"would delete {old.id}\t{old.storage_key}\tretention" in result.output
+    assert "1 expired, 0 over quota" in result.output
+    result = await asyncio.to_thread(runner.invoke, recording_app, ["prune", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    async with world.db.session() as session:
+        assert (await session.scalars(sa.select(Recording.id))).all() == [keep.id]
