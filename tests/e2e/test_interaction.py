@@ -156,3 +156,55 @@ def test_quiz_pushed_answered_with_hands_and_revealed_and_pupils_reported(
     screenshot(room, "classroom-interaction-quiz")
     r = live_server.api("GET", f"/api/lessons/{lesson.id}/quizzes", login="teacher")
     assert r.status_code == 200 and r.json()[0]["totals"] == [15, 8]
+
+
+# Audio packets received per <audio> of the other speakers (null before joining).
+SPEAKER_AUDIO = """async () => {
+  const s = window.tongbu && window.tongbu.session;
+  const els = [...document.querySelectorAll('#speaker-audio audio')];
+  if (!s || !s.sub) return null;
+  const stats = await s.sub.getStats();
+  const byTrack = new Map();
+  stats.forEach((x) => {
+    if (x.type === 'inbound-rtp' && x.kind === 'audio') {
+      byTrack.set(x.trackIdentifier, x.packetsReceived || 0);
+    }
+  });
+  return els.map((a) => {
+    const tr = a.srcObject && a.srcObject.getAudioTracks()[0];
+    return tr ? (byTrack.get(tr.id) || 0) : 0;
+  });
+}"""
+
+
+def test_two_speakers_are_both_heard_in_a_listening_classroom(
+    new_context: Any, live_server: LiveServer, make_lesson: Any, device_tokens: dict[int, str]
+) -> None:
+    seed = live_server.seed
+    lesson = make_lesson(title="三年级数学 · 两个教室同时发言")
+    teacher = _teacher(new_context, lesson.id)
+    a = _classroom(new_context, device_tokens[seed.receiving_classroom_ids[0]])
+    b = _classroom(new_context, device_tokens[seed.receiving_classroom_ids[1]])
+    token_c = live_server.pair_device(seed.receiving_classroom_ids[2])
+    listener = _classroom(new_context, token_c)
+    teacher.get_by_label("同时发言人数").select_option("2")
+    teacher.get_by_role("button", name="应用").click()
+    teacher.wait_for_function("() => window.tongbu.session.floor.max_speakers === 2")
+    for page in (a, b):
+        page.wait_for_function(
+            "() => window.tongbu.session.published.some(e => e.producerId)"
+        )
+        pid = page.evaluate("window.tongbu.session.participantId")
+        teacher.evaluate(f"window.tongbu.session.grantFloor({pid!r})")
+    listener.wait_for_function(
+        "() => document.querySelectorAll('#speaker-audio audio').length === 2"
+    )
+    listener.wait_for_function(
+        f"async () => {{ const n = await ({SPEAKER_AUDIO})();"
+        " return n && n.length === 2 && n.every((x) => x > 20); }"
+    )
+    # One gives the floor back: one voice is left.
+    a.get_by_role("button", name="结束发言").click()
+    listener.wait_for_function(
+        "() => document.querySelectorAll('#speaker-audio audio').length === 1"
+    )

@@ -11,7 +11,7 @@ import { LESSON_PATHS as P } from './paths.js';
 import { getLocalMedia, mediaErrorKey } from './devices.js';
 import { joinLesson, attachTrack, detachKind } from './live.js';
 import { backoff } from './signaling.js';
-import { mountClassroomInteraction, isSpeaker } from './interaction-classroom.js';
+import { mountClassroomInteraction, isSpeaker, syncSpeakerAudio } from './interaction-classroom.js';
 import { CoursewarePanel } from './courseware.js';
 
 const main = document.getElementById('main');
@@ -269,14 +269,16 @@ function updateLive() {
   const holder = (s.floor.speakers || [s.floor.holder]).find((id) => id && id !== s.participantId) || null;
   const other = holder && holder !== s.participantId
     ? byOwner((p) => p.participant_id === holder && p.kind === 'video')[0] : null;
-  const otherAudio = holder && holder !== s.participantId
-    ? byOwner((p) => p.participant_id === holder && p.kind === 'audio') : [];
+  // Every other speaker is heard, each through its own <audio> (the video element plays one).
+  const otherAudio = byOwner((p) => p.kind === 'audio' && p.participant_id !== s.participantId
+    && !teacherIds.has(p.participant_id) && isSpeaker(s, p.participant_id));
   const mainTrack = (screen || cam || other || {}).track;
   if (mainTrack) {
     attachTrack(mainVideo, mainTrack);
     document.getElementById('connecting').hidden = true;
   } else detachKind(mainVideo, 'video');
-  for (const a of [...audio, ...otherAudio]) attachTrack(mainVideo, a.track);
+  for (const a of audio) attachTrack(mainVideo, a.track);
+  syncSpeakerAudio(main.querySelector('.classroom-stage'), otherAudio);
   if (mainVideo.muted) document.getElementById('sound-on').hidden = false;
   const pipSource = screen ? cam : (mainTrack !== (other && other.track) ? other : null);
   if (pipSource) { attachTrack(pip, pipSource.track); pip.hidden = false; } else { pip.hidden = true; detachKind(pip, 'video'); }

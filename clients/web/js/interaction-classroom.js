@@ -152,8 +152,43 @@ export function mountClassroomInteraction(stage, session) {
       }
     });
   }
+  if (!window.iaAudioUnlock) {
+    // Autoplay may block the speakers' <audio> until a gesture: any click retries them.
+    window.iaAudioUnlock = true;
+    document.addEventListener('click', () => {
+      document.querySelectorAll('#speaker-audio audio').forEach((a) => a.play().catch(() => {}));
+    });
+  }
   renderChat(session);
   renderQuiz(session, panel);
   updateFloor(session);
   if (session.ia.quiz && !session.ia.quiz.closed && !session.ia.answered) show(true);
+}
+
+/**
+ * One <audio> per other speaker's sound: since several classrooms may hold the floor,
+ * their voices cannot share the teacher's <video> element (it plays one audio track).
+ * `tracks`: [{p: ProducerInfo, track}] of the speakers; stale elements are removed.
+ */
+export function syncSpeakerAudio(stage, tracks) {
+  let box = document.getElementById('speaker-audio');
+  if (!box) {
+    box = h('div', { id: 'speaker-audio', hidden: true });
+    stage.append(box);
+  }
+  const wanted = new Map(tracks.map((x) => [x.p.id, x.track]));
+  for (const el of [...box.children]) {
+    if (!wanted.has(el.dataset.producerId)) { el.srcObject = null; el.remove(); }
+  }
+  for (const [id, track] of wanted) {
+    let el = box.querySelector(`audio[data-producer-id="${CSS.escape(id)}"]`);
+    if (!el) {
+      el = h('audio', { autoplay: true, dataset: { producerId: id } });
+      box.append(el);
+    }
+    if (!(el.srcObject instanceof MediaStream) || el.srcObject.getAudioTracks()[0] !== track) {
+      el.srcObject = new MediaStream([track]);
+      el.play().catch(() => {});
+    }
+  }
 }
