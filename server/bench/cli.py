@@ -26,3 +26,6 @@ bench_app.command("village")(village.main)
 from server.bench import interaction  # noqa: E402
 
 bench_app.command("interaction")(interaction.main)
+from server.bench import courseware as courseware_bench  # noqa: E402
+
+bench_app.command("courseware")(courseware_bench.main)
