@@ -136,6 +136,7 @@ class Consumer(EventEmitter):
         self._prime_max = settings.keyframe_prime_max_frames
         self.started = False
         self.sender_tap: SenderTap | None = None
+        self.mid: str | None = None  # the m-section carrying it, once an offer assigned one
         self._layers: dict[str, Producer] = {}
         self._layer_params = LayerParams(hold=settings.layer_switch_hold)
         self._layer_state = LayerState()

@@ -237,6 +237,11 @@ class Transport(EventEmitter):
                 await self.pc.setLocalDescription(offer)
             except Exception as exc:
                 raise InvalidState(f"cannot create an offer: {exc}") from exc
+            for consumer_id, transceiver in self._transceivers.items():
+                # mids are assigned by the first offer that carries the transceiver
+                consumer = self._consumers.get(consumer_id)
+                if consumer is not None and transceiver.mid is not None:
+                    consumer.mid = transceiver.mid
             return announce_address(self.pc.localDescription.sdp, self._settings.announced_address)
 
     async def apply_answer(self, sdp: str) -> None:

@@ -45,6 +45,9 @@ async def test_teacher_media_reaches_three_classrooms(live_server: LiveServer, c
         for c in classrooms:
             await c.wait_for_frames(10, producer_ids=ids, within=15)
             assert c.offers >= 1
+            # every offered consumer names its m-section, so clients map tracks by mid
+            mids = {k for k in c._consumers if k.startswith("mid:")}
+            assert len(mids) == len(ids), c._consumers
         # Announcements: the teacher saw the three classrooms arrive.
         await teacher.wait_until(lambda: len(teacher.participants) == 3, within=5)
         assert classrooms[0].receiver_for(ids[0]) is not None
