@@ -273,11 +273,18 @@ async def webhooks_component(app: FastAPI, settings: Settings, stack: AsyncExitS
         stack.push_async_callback(worker.stop)
 
     async def attach(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> None:
+        from server.stats.quality import QualityTracker
         from server.webhooks.observer import RoomEventsToWebhooks
 
         hub = getattr(app.state, "hub", None)
         if hub is not None and hasattr(hub, "observe"):
-            stack.callback(hub.observe(RoomEventsToWebhooks(app.state.db, worker)))
+            # Per-stay network quality from the SFU's consumer stats, written at leave.
+            tracker = QualityTracker(hub)
+            tracker.start()
+            stack.push_async_callback(tracker.stop)
+            app.state.quality_tracker = tracker
+            observer = RoomEventsToWebhooks(app.state.db, app.state.webhooks, tracker)
+            stack.callback(hub.observe(observer))
 
     if not getattr(app.state, "webhooks_attach_added", False):
         app.state.webhooks_attach_added = True

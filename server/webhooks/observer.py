@@ -16,6 +16,7 @@ import structlog
 from server.db.engine import Database
 from server.db.models import Lesson
 from server.db.models_supervision import QualitySample
+from server.stats.quality import QualityTracker
 from server.webhooks.outbox import emit_for_lesson
 from server.webhooks.worker import WebhookWorker
 
@@ -24,9 +25,15 @@ _FORWARDED = {"participant.joined", "participant.left"}
 
 
 class RoomEventsToWebhooks:
-    def __init__(self, db: Database, worker: WebhookWorker | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        worker: WebhookWorker | None = None,
+        quality: QualityTracker | None = None,
+    ) -> None:
         self.db = db
         self.worker = worker
+        self.quality = quality
         self._broken = False
 
     async def __call__(self, event: Any) -> None:
@@ -56,6 +63,8 @@ class RoomEventsToWebhooks:
             if lesson is None:
                 return
             quality = data.pop("quality", None)
+            if event.name == "participant.left" and quality is None and self.quality:
+                quality = self.quality.pop(event.room, event.participant_id or "")
             if event.name == "participant.left" and isinstance(quality, dict):
                 # A summary of the stay, if signaling measured one (see docs/supervision.md).
                 session.add(
