@@ -78,6 +78,11 @@ class SignalingSettings(BaseModel):
     max_message_bytes: int = 64 * 1024
     join_timeout: float = 10.0
     max_messages_per_second: float = 50.0
+    # A participant whose connection drops keeps its place this long (others see it as
+    # `reconnecting`); it comes back with the resume token of its `joined` (0: no resume).
+    resume_grace: float = 30.0
+    # Resume attempts per participant per minute (a reconnect loop cannot flood the server).
+    resume_attempts_per_minute: int = 20
 
 
 class InteractionSettings(BaseModel):

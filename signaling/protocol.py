@@ -63,6 +63,8 @@ class ParticipantInfo(BaseModel):
     hand_raised: bool = False
     has_floor: bool = False
     muted: list[Kind] = Field(default_factory=list)
+    # `reconnecting` while its connection is gone but its place kept (resume grace period).
+    state: Literal["connected", "reconnecting"] = "connected"
 
 
 class ProducerInfo(BaseModel):
@@ -128,6 +130,12 @@ class Join(_Message):
     token: Annotated[str, Field(min_length=1, max_length=8192)]
     # Consume every producer the participant may see as it appears (LiveKit's autoSubscribe).
     auto_subscribe: bool = True
+    # Take back one's place after a dropped connection (the `resume_token` of `joined`).
+    resume_token: Annotated[str | None, Field(max_length=4096)] = None
+    # With `resume_token`: the client's peer connections are gone too, so the server
+    # closes the participant's transports, offers its subscriptions again on a new one
+    # and the client publishes again (aiortc cannot restart ICE on a live connection).
+    restart_media: bool = False
 
 
 class Leave(_Message):
@@ -298,6 +306,12 @@ class Joined(_Message):
     # True when this join replaced an earlier session of the same identity
     # (a reconnect): that session was closed with `duplicate_identity`.
     resume: bool = False
+    # Send as `join.resume_token` after a dropped connection, within `resume_grace`
+    # seconds; single use (each `joined` carries a fresh one).
+    resume_token: str | None = None
+    resume_grace: float = 0.0
+    # True when this `joined` answered a `resume_token`: same participant id, place kept.
+    resumed: bool = False
 
 
 class ParticipantJoined(_Message):

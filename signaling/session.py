@@ -132,6 +132,9 @@ class Session:
         self._limiter = RateLimiter(settings.signaling.max_messages_per_second)
         self._dropped_in_row = 0
         self.done = asyncio.Event()
+        # WebSocket close code of the client's side: 1000/1001 mean it left on purpose,
+        # anything else (1006: no close frame) is a dropped link and may be resumed.
+        self.disconnect_code: int | None = None
 
     # ------------------------------------------------------------ Peer protocol
 
@@ -166,9 +169,13 @@ class Session:
                 task.cancel()
             await asyncio.gather(reader, closing, return_exceptions=True)
             reason = self.close_reason or CloseReason.PROTOCOL_ERROR
-            if self.room is not None and self.participant is not None:
+            p = self.participant
+            if self.room is not None and p is not None and p.peer is self:
                 try:
-                    await self.hub.leave(self.room, self.participant, reason)
+                    # a dropped connection keeps its place for a while (signaling/resume.py)
+                    on_purpose = self.disconnect_code in (1000, 1001)
+                    if on_purpose or not self.hub.resume.drop(self.room, p, reason):
+                        await self.hub.leave(self.room, p, reason)
                 except Exception:
                     logger.exception("leaving room %s failed", self.room.id)
             # The closing message goes last; then the writer closes the socket.
@@ -208,6 +215,7 @@ class Session:
         """One text frame, or None after a disconnect; enforces the size limit."""
         event = await self.ws.receive()
         if event["type"] == "websocket.disconnect":
+            self.disconnect_code = event.get("code")
             return None
         text = event.get("text")
         raw = text if text is not None else (event.get("bytes") or b"").decode("utf-8", "replace")
@@ -243,7 +251,8 @@ class Session:
                 await self._handle(raw)
                 if self.close_reason is not None:
                     return
-        except WebSocketDisconnect:
+        except WebSocketDisconnect as exc:
+            self.disconnect_code = exc.code
             self.close(CloseReason.DISCONNECTED)
 
     def _rate_limited(self) -> bool:
@@ -346,7 +355,14 @@ class Session:
         if self.participant is not None:
             raise ProtocolError(ErrorCode.ALREADY_JOINED, "already joined", message.id)
         claims = verify_room_token(self.settings.ensure_secret(), message.token)
-        room, p, resumed = await self.hub.join(claims, self, message.auto_subscribe)
+        took_back = message.resume_token is not None
+        if message.resume_token is not None:
+            room, p = await self.hub.resume.take(
+                claims, message.resume_token, self, message.restart_media
+            )
+            resumed = True
+        else:
+            room, p, resumed = await self.hub.join(claims, self, message.auto_subscribe)
         self.room, self.participant = room, p
         joined = Joined(
             id=message.id,
@@ -362,6 +378,9 @@ class Session:
             ],
             floor=room.floor_state(),
             resume=resumed,
+            resume_token=self.hub.resume.issue(room, p),
+            resume_grace=self.hub.resume.grace,
+            resumed=took_back,
         )
         # `joined` must precede the first `offer`: queue it, then the features'
         # catch-up messages (current page, open quiz), then start consuming.
@@ -369,5 +388,6 @@ class Session:
         for feature in room.features.values():
             for catch_up in feature.snapshot(p):
                 self.send(catch_up)
-        room.start(p)
+        if not took_back or message.restart_media:
+            room.start(p)  # (a plain resume keeps its consumers)
         return _SENT

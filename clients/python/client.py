@@ -39,6 +39,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from clients.python.courseware import CoursewareCalls, CoursewareView
 from clients.python.interaction import InteractionCalls, InteractionView
+from clients.python.reconnect import Reconnecting
 from signaling.protocol import (
     Answer,
     Closed,
@@ -154,7 +155,7 @@ class _Events:
     closed: list[Handler] = field(default_factory=list)
 
 
-class TongbuClient(CoursewareCalls, InteractionCalls):
+class TongbuClient(CoursewareCalls, InteractionCalls, Reconnecting):
     """One participant. Lifecycle: `join()` -> publish/subscribe/... -> `leave()`/`close()`.
 
     Use as `async with TongbuClient(url, token) as client:` to join and always close.
@@ -170,7 +171,9 @@ class TongbuClient(CoursewareCalls, InteractionCalls):
         decode: bool = True,
         auto_subscribe: bool = True,
         request_timeout: float = 15.0,
+        reconnect: bool = False,
     ) -> None:
+        self._init_reconnect(reconnect)  # clients/python/reconnect.py
         self.url = url
         self.token = token
         self.decode = decode
@@ -328,17 +331,23 @@ class TongbuClient(CoursewareCalls, InteractionCalls):
                 # The ASGI server closes sockets itself on shutdown (1012, service
                 # restart) before the app could send `closed`: same meaning.
                 reason = CloseReason.SERVER_SHUTDOWN
-            self._finish(reason)
+            if reason is None and (self._resuming or self._resumable(self._server_closed)):
+                self._start_resume()  # take the place back (clients/python/reconnect.py)
+            else:
+                self._finish(reason)
 
     def _finish(self, reason: CloseReason | None, text: str = "") -> None:
         if self.closed.is_set():
             return
         self.close_reason = reason
         self.closed.set()
+        self._fail_pending(reason, text)
+        self._emit(self._events.closed, reason)
+
+    def _fail_pending(self, reason: CloseReason | None, text: str = "") -> None:
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(ConnectionClosed(reason, text))
-        self._emit(self._events.closed, reason)
 
     def _dispatch(self, message: _Message) -> None:
         if message.id is not None and message.id in self._pending:
@@ -370,7 +379,12 @@ class TongbuClient(CoursewareCalls, InteractionCalls):
             case Offer():
                 self._spawn(self._on_offer(message))
             case Closed(reason=reason, message=text):
-                self._finish(reason, text)
+                if reason is not None and reason is not CloseReason.DISCONNECTED and (
+                    self._resumable(reason)
+                ):
+                    self._server_closed = reason  # the read loop resumes once the socket ends
+                else:
+                    self._finish(reason, text)
             case Error():
                 self.errors.append(message)
                 self._emit(self._events.error, message)
@@ -388,12 +402,16 @@ class TongbuClient(CoursewareCalls, InteractionCalls):
         joined = await self.request(
             Join(token=self.token, auto_subscribe=self.auto_subscribe), Joined
         )
+        self._apply_joined(joined)
+        return joined
+
+    def _apply_joined(self, joined: Joined) -> None:
         self.joined = joined
         self.participant_id = joined.participant_id
         self.participants = {p.id: p for p in joined.participants}
         self.producers = {p.id: p for p in joined.producers}
         self.floor = joined.floor
-        return joined
+        self.resume_token = joined.resume_token
 
     async def __aenter__(self) -> TongbuClient:
         await self.join()
@@ -420,6 +438,7 @@ class TongbuClient(CoursewareCalls, InteractionCalls):
 
     async def close(self) -> None:
         """Close the socket, both peer connections, players and tasks; idempotent."""
+        self._closing = True  # a deliberate close never reconnects
         if self._ws is not None:
             with contextlib.suppress(Exception):
                 await self._ws.close()

@@ -11,7 +11,7 @@ import pytest
 
 from server.netlab import netlab_available
 from tests.conftest import require
-from tests.integration.signaling.conftest import clip  # noqa: F401  (shared session clip)
+from tests.integration.signaling.conftest import clip, live_server  # noqa: F401  (shared)
 
 REPO = Path(__file__).resolve().parents[3]
 
