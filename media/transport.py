@@ -15,9 +15,9 @@ Network settings (``MediaSettings``), and what aiortc 1.16 / aioice 0.13 allow:
   VM); the check from the client arrives on the real socket and aioice learns
   the client as a peer-reflexive candidate.
 - ``udp_port_min``/``udp_port_max``: aioice binds ephemeral ports and has no
-  option to restrict them; this is NOT enforced (a warning is logged once per
-  worker). Behind a firewall, open the ephemeral range or use TURN
-  (docs/operations.md).
+  option to restrict them; ``media.ports`` binds the host candidates of our own
+  connections inside the range instead (no STUN candidates in that mode: set
+  ``announced_address``). Open the range in the firewall (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from media.passthrough import (
     negotiated_codecs,
     set_answer_codec,
 )
+from media.ports import restrict_peer_connection
 from media.producer import Producer, TrackInfo
 from server.errors import BadRequest, InvalidState, Unsupported
 from server.settings import MediaSettings
@@ -119,6 +120,13 @@ class Transport(EventEmitter):
         self.pc = RTCPeerConnection(configuration=rtc_configuration(settings))
         self.pc.on("connectionstatechange", self._on_connection_state)
 
+    def _restrict_ports(self) -> None:
+        """Host candidates in the configured UDP range (gathering starts at the next
+        setLocalDescription; see media/ports.py)."""
+        low, high = self._settings.udp_port_min, self._settings.udp_port_max
+        if low is not None and high is not None:
+            restrict_peer_connection(self.pc, low, high)
+
     @property
     def producers(self) -> Mapping[str, Producer]:
         return MappingProxyType(self._producers)
@@ -178,6 +186,7 @@ class Transport(EventEmitter):
                 self._room._add_producer(producer)
                 self.observer.emit("newproducer", producer)
             answer = await self.pc.createAnswer()
+            self._restrict_ports()
             await self.pc.setLocalDescription(answer)
             return announce_address(self.pc.localDescription.sdp, self._settings.announced_address)
 
@@ -234,6 +243,7 @@ class Transport(EventEmitter):
         async with self._negotiation:
             try:
                 offer = await self.pc.createOffer()
+                self._restrict_ports()
                 await self.pc.setLocalDescription(offer)
             except Exception as exc:
                 raise InvalidState(f"cannot create an offer: {exc}") from exc

@@ -29,11 +29,6 @@ class Worker(EventEmitter):
         self.closed = False
         self.observer = EventEmitter()
         self._rooms: dict[str, Room] = {}
-        if settings.udp_port_min is not None:
-            logger.warning(
-                "udp_port_min/udp_port_max are not enforced: aioice binds ephemeral ports "
-                "(see media/transport.py); open the ephemeral range or use TURN"
-            )
 
     @property
     def rooms(self) -> Mapping[str, Room]:
