@@ -2,7 +2,8 @@
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
-    TONGBU_DATA_DIR=/var/lib/tongbu TONGBU_HOST=0.0.0.0 TONGBU_PORT=8000
+    TONGBU_DATA_DIR=/var/lib/tongbu TONGBU_HOST=0.0.0.0 TONGBU_PORT=8000 \
+    TONGBU_MEDIA__UDP_PORT_MIN=40000 TONGBU_MEDIA__UDP_PORT_MAX=40100
 
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ffmpeg libopus0 libvpx7 libsrtp2-1 \
