@@ -22,7 +22,8 @@ from typing import Any
 logger = logging.getLogger("tongbu.signaling.events")
 
 _LESSON_ROOM = re.compile(r"^lesson-(\d+)$")
-OBSERVER_TIMEOUT = 5.0
+# Observers write to the database; a busy one gets time, a hung one must not stall the log.
+OBSERVER_TIMEOUT = 30.0
 QUEUE_LIMIT = 10_000
 
 
