@@ -65,6 +65,10 @@ def receivers(tmp_path: Path) -> Iterator[object]:
             port = free_port()
             url = f"rtmp://127.0.0.1:{port}/live/secret-key"
             args = ["-listen", "1", "-timeout", "20", "-i", url]
+        elif kind == "srt":
+            port = free_port(socket.SOCK_DGRAM)
+            url = f"srt://127.0.0.1:{port}"
+            args = ["-i", f"{url}?mode=listener&timeout=20000000"]
         else:
             port = free_port(socket.SOCK_DGRAM)
             url = f"udp://127.0.0.1:{port}"

@@ -42,6 +42,17 @@ async def test_library_recording_plays_out_to_an_rtmp_server(
     assert frames >= 55 and change > 0.5
 
 
+async def test_recording_plays_out_over_srt(receivers: Any, playout_mp4: Path) -> None:
+    rx = receivers("srt", 10)
+    target = parse_target(rx.url)
+    status = await run_playout(playout_mp4, target, BroadcastOptions(**SMALL),
+                               BroadcastStatus("file", target.redacted))
+    assert status.state == "finished" and status.frames >= 55, status
+    await asyncio.to_thread(rx.wait)
+    codecs, duration = probe(rx.out)
+    assert codecs == {"video": "h264", "audio": "aac"} and duration >= 3.0
+
+
 @pytest.mark.media
 async def test_live_lesson_is_composed_and_sent_as_mpegts_over_udp(
     live_server: Any, clip: Path, receivers: Any

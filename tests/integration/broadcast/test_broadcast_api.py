@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import socket
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,16 @@ from server.db.models import Recording, RecordingState
 from tests.integration.api.conftest import World
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("backend", ["sqlite"], indirect=True)]
+
+
+@pytest.fixture(autouse=True)
+async def _stop_children(world: World) -> AsyncIterator[None]:
+    """A failed assertion must not leave a looping broadcast process behind."""
+    yield
+    manager = getattr(world.app.state, "broadcasts", None)
+    if manager is not None:
+        await manager.close()
+        manager.jobs.clear()
 
 
 async def _entry(world: World, mp4: Path) -> int:
