@@ -130,8 +130,8 @@ def _latencies(sendlog: Path, subscribers: list[dict[str, Any]]) -> list[float]:
     for line in sendlog.read_text().splitlines():
         h, t = line.split("\t")
         sends[int(h)].append(float(t))
-    for times in sends.values():
-        times.sort()
+    for series in sends.values():
+        series.sort()
     out: list[float] = []
     for sub in subscribers:
         for h, t_recv in sub["hashes"]:

@@ -74,7 +74,7 @@ class LoopingPacketTrack(MediaStreamTrack):
         self._clip = load_clip(path, kind)
         self._index = 0
         self._loop = 0
-        self._start: float | None = None
+        self._t0: float | None = None
         self._log = log
         self._time_base = fractions.Fraction(1, self._clip.clock_rate)
 
@@ -88,9 +88,9 @@ class LoopingPacketTrack(MediaStreamTrack):
         if self._index == len(clip.packets):
             self._index = 0
             self._loop += 1
-        if self._start is None:
-            self._start = time.monotonic()
-        wait = self._start + pts / clip.clock_rate - time.monotonic()
+        if self._t0 is None:
+            self._t0 = time.monotonic()
+        wait = self._t0 + pts / clip.clock_rate - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
         packet = av.Packet(data)
