@@ -73,7 +73,7 @@ class LoopingPacketTrack(MediaStreamTrack):
         self.kind = kind
         self._clip = load_clip(path, kind)
         self._index = 0
-        self._loop = 0
+        self._loops = 0
         self._t0: float | None = None
         self._log = log
         self._time_base = fractions.Fraction(1, self._clip.clock_rate)
@@ -83,11 +83,11 @@ class LoopingPacketTrack(MediaStreamTrack):
             raise MediaStreamError
         clip = self._clip
         pts, data, key = clip.packets[self._index]
-        pts += self._loop * clip.duration
+        pts += self._loops * clip.duration
         self._index += 1
         if self._index == len(clip.packets):
             self._index = 0
-            self._loop += 1
+            self._loops += 1
         if self._t0 is None:
             self._t0 = time.monotonic()
         wait = self._t0 + pts / clip.clock_rate - time.monotonic()
