@@ -111,6 +111,8 @@ class SupervisionSettings(BaseModel):
     on_time_tolerance: int = 5 * 60
     # Longest statistics range in days (a school year plus slack); longer asks get a 422.
     max_range_days: int = 400
+    # Rows of one lesson-table export (CSV/XLSX); more is refused with a 422.
+    max_export_rows: int = 50_000
     # Webhook delivery: per-request timeout, retry schedule (base * 2**attempt, capped).
     webhook_timeout: float = 5.0
     webhook_max_attempts: int = 8

@@ -19,7 +19,7 @@ from server.audit import audit
 from server.auth import Principal
 from server.db.models import LessonState, OrgUnit
 from server.db.models_supervision import QualitySample
-from server.errors import InvalidState, NotFound, PermissionDenied
+from server.errors import InvalidState, NotFound, PermissionDenied, ValidationFailed
 from server.policy import get_visible_lesson, lesson_places, require_admin, room_role_for
 from server.settings import Settings
 from server.stats import (
@@ -279,8 +279,6 @@ async def lessons(
     )
 
 
-EXPORT_ROW_LIMIT = 50_000
-
 
 @router.get(
     "/units/{unit_id}/export",
@@ -310,7 +308,14 @@ async def export(
         ]
         columns = CHILD_COLUMNS
     else:
-        _, lesson_list = await lesson_rows(session, unit.path, period, tol, EXPORT_ROW_LIMIT, 0)
+        limit = settings.supervision.max_export_rows
+        total, lesson_list = await lesson_rows(session, unit.path, period, tol, limit, 0)
+        if total > limit:
+            raise ValidationFailed(
+                f"{total} lessons are more than one export holds ({limit}); "
+                "choose a shorter period or a smaller unit",
+                {"rows": total, "max_rows": limit},
+            )
         rows = [LessonStatsRow.model_validate(r).model_dump() for r in lesson_list]
         columns = LESSON_COLUMNS
     audit(

@@ -351,3 +351,23 @@ async def test_quality_ingest_from_a_classroom_of_the_lesson(
         f"device:{r3}", "POST", "/api/stats/quality", json={**body, "lesson_id": scheduled}
     )
     assert early.status_code == 409 and early.json()["error"]["code"] == "invalid_state"
+
+
+async def test_lesson_export_beyond_the_row_limit_is_422(
+    world: World, known_week: KnownWeek
+) -> None:
+    limits = world.settings.supervision
+    saved = limits.max_export_rows
+    limits.max_export_rows = 4  # the county has 5 lessons that week
+    try:
+        r = await world.request(
+            "county_admin",
+            "GET",
+            f"/api/stats/units/{world.seed.county_id}/export",
+            params={**WEEK, "table": "lessons"},
+        )
+    finally:
+        limits.max_export_rows = saved
+    assert r.status_code == 422
+    assert r.json()["error"]["details"] == {"rows": 5, "max_rows": 4}
+    assert "shorter period" in r.json()["error"]["message"]
