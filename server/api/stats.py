@@ -279,7 +279,6 @@ async def lessons(
     )
 
 
-
 @router.get(
     "/units/{unit_id}/export",
     response_class=Response,
