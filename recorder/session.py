@@ -23,6 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -267,13 +268,13 @@ class RecorderSession:
 
     def note_consumer_layers(self, consumers: dict[str, dict[str, Any]]) -> None:
         for info in consumers.values():
-            pid, layer = info.get("producer_id"), info.get("layer")
+            pid, layer = str(info.get("producer_id") or ""), str(info.get("layer") or "")
             if not pid or not layer or pid not in self._tracks:
                 continue
             previous = self._layers.get(pid)
             self._layers[pid] = layer
             if previous is not None and previous != layer:
-                self.writer.submit(lambda p=pid, v=layer: self.recording.note_layer_switch(p, v))
+                self.writer.submit(partial(self.recording.note_layer_switch, pid, layer))
                 self._event("layer_switched", producer_id=pid, layer=layer, previous=previous)
 
     async def _report_progress(self) -> None:

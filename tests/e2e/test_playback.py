@@ -25,7 +25,8 @@ SYNC_S = 0.1
 
 def make_recording(live_server: LiveServer, lesson_id: int) -> int:
     settings = live_server.settings
-    assert settings.storage_dir is not None
+    root = settings.storage_dir
+    assert root is not None
 
     async def run() -> int:
         db = Database.from_settings(settings)
@@ -35,7 +36,7 @@ def make_recording(live_server: LiveServer, lesson_id: int) -> int:
                 lesson = await session.get(Lesson, lesson_id)
                 assert lesson is not None
                 key = recording_key(lesson, utcnow())
-                rec = record_synthetic_lesson(settings.storage_dir / key, duration_s=6.0)
+                rec = record_synthetic_lesson(root / key, duration_s=6.0)
                 manifest = rec.manifest.model_dump(mode="json")  # type: ignore[attr-defined]
                 tracks, duration, size = summarize(manifest)
                 row = Recording(lesson_id=lesson_id, state=RecordingState.READY, storage_key=key,

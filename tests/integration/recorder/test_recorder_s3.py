@@ -135,7 +135,9 @@ async def test_tampered_part_is_detected(s3: S3Storage, tmp_path: Path,
 
     def corrupting_put(**kw: object) -> object:
         kw.pop("ChecksumSHA256", None)  # a broken proxy that also drops the header
-        kw["Body"] = b"X" + bytes(kw["Body"])[1:]  # type: ignore[arg-type]
+        body = kw["Body"]
+        assert isinstance(body, bytes)
+        kw["Body"] = b"X" + body[1:]
         return real_put(**kw)
     monkeypatch.setattr(s3._client, "put_object", corrupting_put)
     with pytest.raises(ChecksumMismatch):

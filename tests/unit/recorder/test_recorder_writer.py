@@ -47,9 +47,9 @@ def h264_packets(n: int, width: int, height: int) -> list[MediaPacket]:
         f = av.VideoFrame.from_ndarray(np.full((height, width, 3), i * 8 % 255, np.uint8),
                                        format="rgb24").reformat(format="yuv420p")
         f.pts = i
-        out += [MediaPacket(float(p.pts) / 30, bytes(p), bool(p.is_keyframe))
+        out += [MediaPacket(float(p.pts or 0) / 30, bytes(p), bool(p.is_keyframe))
                 for p in ctx.encode(f)]
-    out += [MediaPacket(float(p.pts) / 30, bytes(p), bool(p.is_keyframe)) for p in ctx.encode()]
+    out += [MediaPacket(float(p.pts or 0) / 30, bytes(p), bool(p.is_keyframe)) for p in ctx.encode()]
     return out
 
 
