@@ -1,8 +1,9 @@
 """One picture and one sound track from the lesson's decoded frames, on a fixed tick.
 
-The picture: the main classroom's camera full frame; when someone shares a
-screen (courseware shown as a screen share) the screen fills the frame and the
-main classroom sits picture-in-picture in the top-right corner. Before any
+The picture: the main classroom's camera full frame; when courseware is open
+(课件同步: the current page with the teacher's strokes, see `courseware.py`) or
+someone shares a screen, that fills the frame and the main classroom sits
+picture-in-picture in the top-right corner (courseware wins over a screen). Before any
 video arrives a dark slate is sent, so the TV channel never stalls. The
 scaling is done by libswscale through PyAV (`VideoFrame.reformat`), the
 picture-in-picture paste by numpy.
@@ -40,6 +41,7 @@ class Compositor:
         self.width, self.height, self.fps = width, height, fps
         self.main: Any = None  # latest av.VideoFrame of the main classroom
         self.screen: Any = None  # latest av.VideoFrame of a shared screen
+        self.courseware: Any = None  # the open courseware page (av.VideoFrame), strokes drawn
         self._slate = slate(width, height)
         self._audio: deque[bytes] = deque()
         self._audio_bytes = 0
@@ -89,9 +91,10 @@ class Compositor:
 
     def video_frame(self) -> bytes:
         """The current picture as raw yuv420p."""
-        if self.main is None and self.screen is None:
+        board = self.courseware if self.courseware is not None else self.screen
+        if self.main is None and board is None:
             return self._slate
-        if self.screen is None:
+        if board is None:
             frame = self.main
             if frame.width * self.height == frame.height * self.width:
                 # Same aspect ratio: one swscale pass straight to the output format.
@@ -99,7 +102,7 @@ class Compositor:
                                       format="yuv420p").to_ndarray().tobytes()
             rgb = self._fit(frame, self.width, self.height, "rgb24")
         else:
-            rgb = self._fit(self.screen, self.width, self.height, "rgb24")
+            rgb = self._fit(board, self.width, self.height, "rgb24")
             if self.main is not None:
                 pw, ph = self.width // 4 // 2 * 2, self.height // 4 // 2 * 2
                 pip = self._fit(self.main, pw, ph, "rgb24")

@@ -179,7 +179,8 @@ async def run_live(ws_url: str, token: str, target: Target, opts: BroadcastOptio
                    status: BroadcastStatus,
                    on_status: Callable[[BroadcastStatus], None] | None = None,
                    broadcast: Broadcast | None = None) -> BroadcastStatus:
-    """Join the room as a hidden subscriber and send the composed lesson."""
+    """Join the room as a hidden subscriber and send the composed lesson (camera, sound,
+    the open courseware page or a shared screen)."""
     from clients.python.client import TongbuClient
 
     comp = Compositor(opts.width, opts.height, opts.fps)
@@ -235,6 +236,9 @@ async def run_live(ws_url: str, token: str, target: Target, opts: BroadcastOptio
             comp.main = None
 
     await client.join()
+    from server.broadcast.courseware import follow_courseware, http_base
+
+    follower = asyncio.create_task(follow_courseware(client, comp, http_base(ws_url), status))
     try:
         for info in list(client.producers.values()):
             await consider(info)
@@ -243,4 +247,6 @@ async def run_live(ws_url: str, token: str, target: Target, opts: BroadcastOptio
                               bitrate_kbps=opts.bitrate_kbps),
             live=comp, finite=False)
     finally:
+        follower.cancel()
+        await asyncio.gather(follower, return_exceptions=True)
         await client.leave()
