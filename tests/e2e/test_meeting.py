@@ -1,4 +1,4 @@
-"""同步视讯 in the browser: a host and a participant; the participant is seen after the host
+"""同步视讯 in the browser: a host and a participant; the participant is heard after the host
 grants the floor; the host shares the screen (Chromium's fake capture) and the participant
 receives it."""
 
@@ -26,6 +26,21 @@ TILE_FRAMES = """async (key) => {
   return mine ? (mine.framesDecoded || 0) : 0;
 }"""
 
+# Audio packets the page received from one participant's microphone (null before consuming).
+AUDIO_PACKETS = """async (pid) => {
+  const s = window.tongbu && window.tongbu.session;
+  if (!s || !s.sub) return null;
+  const mic = s.producersOf(pid, { kind: 'audio' })[0];
+  const track = mic && s.trackOf(mic.id);
+  if (!track) return null;
+  const report = await s.sub.getStats();
+  let n = 0;
+  report.forEach((x) => {
+    if (x.type === 'inbound-rtp' && x.trackIdentifier === track.id) n = x.packetsReceived || 0;
+  });
+  return n;
+}"""
+
 
 def test_host_grants_the_floor_and_shares_the_screen(
     new_context: Any, live_server: LiveServer
@@ -50,15 +65,17 @@ def test_host_grants_the_floor_and_shares_the_screen(
     )
     pid = guest.evaluate("window.tongbu.session.participantId")
     key = f"{pid}:camera"
-    # The participant publishes at once, but nobody sees it before the floor.
+    # The participant publishes at once; the host sees the picture (like a teacher's tile)
+    # but hears nothing before the floor.
+    wait_for_frames(host, f"() => ({TILE_FRAMES})({key!r})", minimum=10)
     time.sleep(1.0)
-    assert not host.evaluate(TILE_FRAMES, key)
+    assert not host.evaluate(AUDIO_PACKETS, pid)
 
     guest.locator("#raise-hand").click()
     host.locator(f"#hand-queue li[data-participant-id='{pid}']").wait_for()
     host.locator(f"#hand-queue li[data-participant-id='{pid}'] .grant").click()
     guest.locator("#raise-hand").filter(has_text="正在发言").wait_for()
-    wait_for_frames(host, f"() => ({TILE_FRAMES})({key!r})", minimum=10)
+    wait_for_frames(host, f"() => ({AUDIO_PACKETS})({pid!r})", minimum=20)
 
     # Screen share: Chromium's fake UI accepts getDisplayMedia and captures a fake screen.
     hid = host.evaluate("window.tongbu.session.participantId")

@@ -1,8 +1,9 @@
 """Research and meeting rooms with real aiortc peers: who is heard, and screen sharing.
 
 同步教研 (`kind="research"`): every participant publishes and is heard at once.
-同步视讯 (`kind="meeting"`): a participant's media is forwarded only after the host
-grants the floor; the host's screen share reaches everyone.
+同步视讯 (`kind="meeting"`): a participant is heard, and seen by the other participants,
+only after the host grants the floor (the host sees every picture, as a teacher sees the
+classroom tiles); the host's screen share reaches everyone.
 """
 
 from __future__ import annotations
@@ -54,16 +55,22 @@ async def test_meeting_participant_is_heard_only_after_the_host_grants(
     speaker = _client(live_server, room, "school-1", RoomRole.PARTICIPANT, "meeting")
     listener = _client(live_server, room, "school-2", RoomRole.PARTICIPANT, "meeting")
     async with host, speaker, listener:
-        video = _video(await speaker.publish_file(clip))
-        await host.wait_until(lambda: video in host.producers, within=10)
-        await asyncio.sleep(1.5)  # the clip runs at 15 fps: a live producer would show ~20 frames
-        assert host.frames[video] == 0 and listener.frames[video] == 0
+        published = await speaker.publish_file(clip)
+        video = _video(published)
+        audio = next(p.id for p in published if p.kind == "audio")
+        await host.wait_until(lambda: audio in host.producers, within=10)
+        # The host sees every participant's picture (a teacher's tiles) but hears nobody, and
+        # the other participants get nothing of a participant without the floor.
+        await host.wait_for_frames(10, producer_ids=[video], within=20)
+        await asyncio.sleep(1.0)  # live audio would be ~50 Opus frames by now
+        assert host.frames[audio] == 0
+        assert listener.frames[video] == 0 and listener.frames[audio] == 0
         await speaker.request_floor()
         await host.wait_until(lambda: speaker.participant_id in host.floor.queue)
         assert speaker.participant_id is not None
         await host.grant_floor(speaker.participant_id)
-        await host.wait_for_frames(10, producer_ids=[video], within=20)
-        await listener.wait_for_frames(10, producer_ids=[video], within=20)
+        await host.wait_for_frames(10, producer_ids=[audio], within=20)
+        await listener.wait_for_frames(10, producer_ids=[video, audio], within=20)
         # The host shares a screen: everyone receives a producer with source "screen".
         player = MediaPlayer(str(clip), loop=True, decode=False)
         try:
