@@ -122,6 +122,9 @@ def run(job: Job) -> dict[str, Any]:
         pages = render_pdf(job) if job.kind == "pdf" else render_image(job)
     except Refused as exc:
         return {"error": exc.reason, "message": exc.message}
+    except MemoryError:
+        # RLIMIT_AS (runner) stopped an allocation: a page that needs too much memory.
+        return {"error": "memory_limit", "message": "rendering needs more memory than allowed"}
     return {"pages": pages}
 
 

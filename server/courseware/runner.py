@@ -14,6 +14,7 @@ import json
 import math
 import resource
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -85,6 +86,8 @@ async def render(
                 {"reason": "timeout"},
             ) from None
         result = _parse(out)
+        if result is None and proc.returncode == -signal.SIGXCPU:
+            raise CoursewareInvalid("rendering used up its CPU time", {"reason": "timeout"})
         if result is None:
             logger.warning(
                 "courseware render failed",

@@ -170,6 +170,19 @@ async def test_a_renderer_that_runs_too_long_is_killed(world: World) -> None:
     assert await documents(world) == 0
 
 
+async def test_a_renderer_over_its_memory_limit_is_a_typed_error(world: World) -> None:
+    limits = world.settings.courseware
+    old = limits.render_memory_mb
+    limits.render_memory_mb = 48  # enough to start, not to hold a 1600 px page
+    try:
+        body = error(await upload(world, "teacher", pdf_bytes(1)), 422, "courseware_invalid")
+    finally:
+        limits.render_memory_mb = old
+    assert body["details"]["reason"] in ("memory_limit", "corrupt")
+    assert await documents(world) == 0
+    assert (await upload(world, "teacher", pdf_bytes(1))).status_code == 201  # and recovers
+
+
 async def test_upload_needs_exactly_one_owner(world: World) -> None:
     data = pdf_bytes(1)
     r = await world.request("teacher", "POST", "/api/courseware",
