@@ -209,8 +209,15 @@ def choose_layer(
     estimate: float,
     rates: dict[str, float | None],
     p: BweParams,
+    *,
+    lossy: bool = True,
 ) -> ChoiceState:
-    """Next state for one report; ``result.allowed`` is the highest layer allowed."""
+    """Next state for one report; ``result.allowed`` is the highest layer allowed.
+
+    ``lossy``: the link really loses packets. Video stops (audio only) only then: a
+    late RTT alone (a busy machine, a slow client loop) can move a consumer down to
+    the low layer but never takes its picture away.
+    """
     available = [layer for layer in ORDER if layer is None or layer in rates]
     current = state.allowed if state.allowed in available else available[-1]
     if not fits(current, estimate, rates, p, margin=p.headroom):
@@ -221,6 +228,8 @@ def choose_layer(
         # layer's losses, so only a layer that failed on its own goes to audio only
         lower = [lay for lay in available if _index(lay) < _index(current)]
         best: Allowed = lower[-1] if lower else None
+        if best is None and not lossy:
+            return replace(state, allowed=current, bad_streak=0, fits_up_since=None)
         hold = state.hold
         if state.last_up is not None and at - state.last_up <= 2 * state.hold:
             hold = min(state.hold * 2, p.max_hold)  # the probe up failed: wait longer next time

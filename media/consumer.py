@@ -300,7 +300,10 @@ class Consumer(EventEmitter):
         rates = {layer: self._layer_rates[layer].bps(now) for layer in self._layers
                  if layer in self._layer_rates}  # fmt: skip
         before = self._target()
-        self._choice = choose_layer(self._choice, now, estimate, rates, self._bwe.params)
+        lossy = (self._bwe.loss or 0.0) >= self._bwe.params.loss_low
+        self._choice = choose_layer(
+            self._choice, now, estimate, rates, self._bwe.params, lossy=lossy
+        )
         off = self._choice.allowed is None
         if off != self.audio_only:
             self.audio_only = off

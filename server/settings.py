@@ -23,10 +23,21 @@ class IceServer(BaseModel):
     credential: str | None = None
 
 
+class TurnSettings(BaseModel):
+    """TURN REST API credentials (server/api/turn.py) for a coturn with `use-auth-secret`."""
+
+    # e.g. ["turn:turn.example.cn:3478?transport=udp", "turn:turn.example.cn:3478?transport=tcp",
+    #       "turns:turn.example.cn:5349?transport=tcp"]; empty: no TURN credentials issued
+    urls: list[str] = Field(default_factory=list)
+    secret: str | None = None  # coturn's static-auth-secret (TONGBU_MEDIA__TURN__SECRET)
+    ttl: int = 6 * 3600  # a credential outlives one lesson, not one day
+
+
 class MediaSettings(BaseModel):
     """Knobs of the SFU; the media package receives only this object."""
 
     ice_servers: list[IceServer] = Field(default_factory=list)
+    turn: TurnSettings = Field(default_factory=TurnSettings)
     # Public address announced in ICE candidates when the server sits behind NAT.
     announced_address: str | None = None
     udp_port_min: int | None = None

@@ -17,6 +17,7 @@ import time
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from server.api.turn import ice_servers_for
 from server.errors import (
     BadRequest,
     InvalidState,
@@ -374,7 +375,7 @@ class Session:
             producers=room.producers(),
             ice_servers=[
                 IceServerInfo.model_validate(s.model_dump())
-                for s in self.settings.media.ice_servers
+                for s in ice_servers_for(self.settings, claims.identity)  # + TURN credential
             ],
             floor=room.floor_state(),
             resume=resumed,

@@ -23,6 +23,7 @@ from server.api.schemas import (
     LessonUpdate,
     Page,
 )
+from server.api.turn import ice_servers_payload
 from server.auth import Principal
 from server.db.models import (
     Classroom,
@@ -316,19 +317,18 @@ async def update_lesson(
         receiving_classroom_ids=receiver_ids,
         exclude_lesson_ids=[lesson.id],
     )
-    before = {
-        "old_starts_at": lesson.starts_at,
-        "old_ends_at": lesson.ends_at,
-        "old_main": lesson.main_classroom_id,
-        "old_receivers": list(lesson.receiving_classroom_ids),
-    }
+    old_slot, old_main = (lesson.starts_at, lesson.ends_at), lesson.main_classroom_id
+    old_receivers = list(lesson.receiving_classroom_ids)
     for key in ("title", "course_id", "teacher_id", "main_classroom_id", "language"):
         if key in changes and changes[key] is not None:
             setattr(lesson, key, changes[key])
     lesson.starts_at, lesson.ends_at = slot.starts_at, slot.ends_at
     lesson.receivers = receivers
     await session.flush()
-    await lesson_hooks.on_changed(session, settings, lesson, **before)
+    await lesson_hooks.on_changed(
+        session, settings, lesson, old_starts_at=old_slot[0], old_ends_at=old_slot[1],
+        old_main=old_main, old_receivers=old_receivers,
+    )
     audit(
         session,
         p,
@@ -437,7 +437,7 @@ async def join(
         token=token,
         room=room_name(lesson.id),
         ws_url=ws_url(settings, request),
-        ice_servers=[s.model_dump(exclude_none=True) for s in settings.media.ice_servers],
+        ice_servers=ice_servers_payload(settings, p.identity),  # + a short-lived TURN credential
         role=role,
         lesson_id=lesson.id,
         identity=p.identity,

@@ -94,6 +94,13 @@ def test_a_thin_link_goes_down_after_two_reports_and_to_audio_only_when_low_does
     assert history == ["high", "low", "low", None, None]
 
 
+def test_without_real_loss_video_is_never_taken_away():
+    state = ChoiceState(hold=P.hold)
+    for i in range(6):  # a late RTT squeezed the estimate, but nothing was lost
+        state = choose_layer(state, float(i), 100_000, RATES, P, lossy=False)
+    assert state.allowed == "low"
+
+
 def test_one_bad_report_does_not_switch():
     _, history = run([2_000_000, 500_000, 2_000_000, 2_000_000])
     assert set(history) == {"high"}
