@@ -230,7 +230,7 @@ def _index(entry: LibraryEntry, session: AsyncSession) -> None:
         entry.description,
     )
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    entry.search_vector = search.vector_expr(dialect, entry.search_text)  # type: ignore[assignment]
+    entry.search_vector = search.vector_expr(dialect, entry.search_text)
 
 
 @router.get("", response_model=Page[EntryPublic])

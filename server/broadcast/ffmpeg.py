@@ -90,7 +90,7 @@ class FfmpegProcess:
             pipe = os.fdopen(write_fd, "wb", buffering=0)
             transport, protocol = await loop.connect_write_pipe(
                 lambda: asyncio.streams.FlowControlMixin(loop=loop), pipe)
-            self._audio_transport = transport  # type: ignore[assignment]
+            self._audio_transport = transport
             self.audio = asyncio.StreamWriter(transport, protocol, None, loop)
         self._readers = [asyncio.create_task(self._read_progress()),
                          asyncio.create_task(self._read_stderr())]

@@ -94,9 +94,11 @@ class Broadcast:
         try:
             while not self.stop_event.is_set():
                 base = self.status.frames
-                proc = FfmpegProcess(make_argv(),
-                                     lambda b, base=base: _apply_progress(self.status, base, b),
-                                     audio_pipe=live is not None)
+
+                def progress(block: dict[str, str], base: int = base) -> None:
+                    _apply_progress(self.status, base, block)
+
+                proc = FfmpegProcess(make_argv(), progress, audio_pipe=live is not None)
                 started = time.monotonic()
                 await proc.start()
                 feeder = (asyncio.create_task(self._feed(proc, live))

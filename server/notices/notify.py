@@ -120,8 +120,8 @@ async def notify_week(
         session.add(Notification(user_id=user_id, kind=NoticeKind.TIMETABLE_PUBLISHED,
                                  school_id=school_id, payload=payload))
     now = utcnow()
-    for email, (user_id, school_id) in sorted(overall.emails.items()):
-        payload = _week_payload(concerning(user_id, school_id), week_start)
+    for email, (contact_user, contact_school) in sorted(overall.emails.items()):
+        payload = _week_payload(concerning(contact_user, contact_school), week_start)
         subject, body = mail_text(NoticeKind.TIMETABLE_PUBLISHED, payload, settings.timezone)
         session.add(MailOutbox(to_addr=email, subject=subject, body=body,
                                kind=NoticeKind.TIMETABLE_PUBLISHED, next_attempt_at=now))

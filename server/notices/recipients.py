@@ -64,9 +64,9 @@ async def audience_for(
                    NoticeContact.org_unit_id.in_(out.schools))
         )
     )
-    for email, user_id, unit_id in contacts.tuples().all():
-        school = unit_id if user_id is None else out.users.get(user_id)
-        out.emails.setdefault(email, (user_id, school))
+    for email, contact_user, unit_id in contacts.tuples().all():
+        school = unit_id if contact_user is None else out.users.get(contact_user)
+        out.emails.setdefault(email, (contact_user, school))
     return out
 
 
