@@ -1,6 +1,6 @@
 """The few expressions that differ between PostgreSQL and SQLite.
 
-Why here: the statistics are one set of Core statements; only time arithmetic,
+Why here: the statistics are one set of Core statements; only time arithmetic
 and integer division need per-dialect SQL.
 SQLite keeps timestamps as naive UTC text ("2026-03-02 08:00:00.000000"),
 which `julianday` parses; PostgreSQL has `timestamptz`.
