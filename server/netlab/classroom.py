@@ -96,9 +96,7 @@ class Classroom(TongbuClient):
 async def attend(url: str, token: str, seconds: float, reconnect: bool) -> dict[str, Any]:
     arrivals: dict[str, list[float]] = {}
     kinds: dict[str, str] = {}
-    client = Classroom(url, token, decode=False, request_timeout=20.0)
-    if reconnect and hasattr(client, "auto_reconnect"):
-        client.auto_reconnect = True
+    client = Classroom(url, token, decode=False, request_timeout=20.0, reconnect=reconnect)
 
     @client.on_frame
     def on_frame(frame: ReceivedFrame) -> None:

@@ -59,7 +59,21 @@ export class LiveSession extends EventTarget {
       this.ws.addEventListener('open', () => { clearTimeout(timer); resolve(); }, { once: true });
       this.ws.addEventListener('error', () => { clearTimeout(timer); reject(new SignalingError('network_error', 'WebSocket failed')); }, { once: true });
     });
-    const joined = await this.request({ type: 'join', token: this.token, auto_subscribe: true }, timeoutMs);
+    // Within the server's grace period after a drop, take our place back (others saw us as
+    // `reconnecting`): same participant, floor position kept; media restarts on new connections.
+    const key = resumeKey(this.token);
+    const kept = key && RESUME.get(key);
+    const join = { type: 'join', token: this.token, auto_subscribe: true };
+    if (kept && Date.now() < kept.until) Object.assign(join, { resume_token: kept.token, restart_media: true });
+    let joined;
+    try {
+      joined = await this.request(join, timeoutMs);
+    } catch (e) {
+      if (join.resume_token && ['unauthenticated', 'token_expired', 'rate_limited'].includes(e.code)) RESUME.delete(key);
+      throw e;
+    }
+    if (key && joined.resume_token) RESUME.set(key, { token: joined.resume_token, until: Date.now() + 1000 * (joined.resume_grace || 0) });
+    this.resumed = Boolean(joined.resumed);
     this.participantId = joined.participant_id;
     this.hidden = joined.hidden;
     this.role = joined.role;
@@ -353,6 +367,19 @@ export class LiveSession extends EventTarget {
       this.ws.close(1000);
     }
     this.closePcs();
+  }
+}
+
+/** Resume tokens of this page by room and identity (the room token's claims); single use. */
+const RESUME = new Map();
+
+function resumeKey(roomToken) {
+  try {
+    const part = roomToken.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const claims = JSON.parse(atob(part + '='.repeat((4 - (part.length % 4)) % 4)));
+    return `${claims.room}|${claims.identity}`;
+  } catch {
+    return null;
   }
 }
 
