@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
 from typer.testing import CliRunner
 
 from server.bench.cli import bench_app
@@ -45,7 +46,7 @@ def test_bench_stats_seeds_and_times_every_report(bench_db: str) -> None:
     assert "slowest run" in result.output
 
     async def count() -> tuple[int, int]:
-        engine = sa.ext.asyncio.create_async_engine(bench_db)
+        engine = create_async_engine(bench_db)
         try:
             async with engine.connect() as conn:
                 lessons = (await conn.execute(sa.text("SELECT count(*) FROM lesson"))).scalar()
