@@ -18,6 +18,7 @@ from tests.integration.api.conftest import (  # noqa: F401 - fixtures
     sqlite_template,
     world,
 )
+from tests.integration.signaling.conftest import live_server  # noqa: F401 - fixture
 
 
 def free_port() -> int:
