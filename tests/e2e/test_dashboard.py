@@ -31,7 +31,8 @@ def test_county_admin_drills_down_to_a_lesson(
     held = page.locator("#kpis [data-metric='lessons_held'] .value")
     held.wait_for()
     assert int(held.inner_text()) >= 1
-    page.locator("#series-chart canvas").wait_for()  # uPlot drew the chart
+    page.locator("#series-chart canvas").wait_for()  # uPlot drew the charts
+    page.locator("#share-chart canvas").wait_for()
     assert page.locator("#breadcrumb").inner_text().strip() == "正蓝旗"
     township_row = page.locator(f"#children-table tr[data-unit-id='{seed.township_id}']")
     township_row.wait_for()

@@ -134,10 +134,14 @@ async function download(format) {
   } catch (err) { toast(describeError(err), 'error'); }
 }
 
-function drawChart(box, series) {
+let shareChart = null;
+
+function drawChart(box, shareBox, series) {
   if (chart) { chart.destroy(); chart = null; }
+  if (shareChart) { shareChart.destroy(); shareChart = null; }
   const xs = series.items.map((b) => new Date(`${b.first}T00:00:00`).getTime() / 1000);
   const col = (name) => series.items.map((b) => b.stats[name]);
+  const pct = (name) => series.items.map((b) => (b.stats[name] === null ? null : b.stats[name] * 100));
   const width = Math.max(320, box.clientWidth || 800);
   chart = new uPlot({
     width,
@@ -150,6 +154,19 @@ function drawChart(box, series) {
     ],
     axes: [{}, { label: t('dash.col.title') }],
   }, [xs, col('lessons_scheduled'), col('lessons_held'), col('lessons_cancelled')], box);
+  // Shares in percent: punctuality, booked points that connected, packet loss.
+  shareChart = new uPlot({
+    width,
+    height: 220,
+    scales: { y: { range: [0, 100] } },
+    series: [
+      {},
+      { label: t('dash.m.on_time_share'), stroke: '#1b7f3b', width: 2 },
+      { label: t('dash.m.receivers_connected_share'), stroke: '#1f5fbf', width: 2 },
+      { label: t('dash.m.mean_loss'), stroke: '#b3261e', width: 2 },
+    ],
+    axes: [{}, { label: '%' }],
+  }, [xs, pct('on_time_share'), pct('receivers_connected_share'), pct('mean_loss')], shareBox);
 }
 
 function childrenTable(rows) {
@@ -226,14 +243,16 @@ async function render() {
       api.get(P.series(s.unit), { query: { from: s.from, to: s.to, granularity: s.g } }),
     ]);
     const chartBox = h('div', { class: 'chart', id: 'series-chart', role: 'img', 'aria-label': t('dash.chart') });
+    const shareBox = h('div', { class: 'chart', id: 'share-chart', role: 'img', 'aria-label': t('dash.chart_shares') });
     box.append(
       h('nav', { 'aria-label': t('dash.unit') }, list),
       controls(s),
       h('section', { 'aria-labelledby': 'summary-title', class: 'stack' },
         h('h2', { id: 'summary-title' }, `${t('dash.summary')} · ${unit.name}`),
         h('div', { class: 'kpis', id: 'kpis' }, KPIS.map((k) => kpi(k, summary.stats)))),
-      h('section', { class: 'card', 'aria-labelledby': 'chart-title' }, h('h2', { id: 'chart-title' }, t('dash.chart')), chartBox));
-    drawChart(chartBox, series);
+      h('section', { class: 'card', 'aria-labelledby': 'chart-title' }, h('h2', { id: 'chart-title' }, t('dash.chart')), chartBox),
+      h('section', { class: 'card', 'aria-labelledby': 'share-title' }, h('h2', { id: 'share-title' }, t('dash.chart_shares')), shareBox));
+    drawChart(chartBox, shareBox, series);
     if (unit.level === 'school') {
       const page = await api.get(P.lessons(s.unit), { query: { from: s.from, to: s.to, limit: PAGE, offset: s.offset } });
       box.append(h('section', { class: 'card stack', 'aria-labelledby': 'lessons-title' },
