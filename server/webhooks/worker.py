@@ -141,7 +141,6 @@ class WebhookWorker:
             return 0
         timeout = httpx.Timeout(self.settings.webhook_timeout)
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
-
             # Endpoints in parallel (a hanging one delays only itself), each endpoint's
             # rows in order: a receiver that answers sees events as they happened.
             per_endpoint: dict[int, list[WebhookDelivery]] = {}
