@@ -17,11 +17,14 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 import structlog
 from fastapi import FastAPI, Request
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from server.broadcast.status import BroadcastStatus
 from server.errors import Conflict
@@ -111,15 +114,48 @@ class BroadcastManager:
                              return_exceptions=True)
 
 
+class BroadcastCollector:
+    """Prometheus view of the broadcasts: how many run, and each one's health."""
+
+    def __init__(self, manager: BroadcastManager) -> None:
+        self.manager = manager
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        jobs = list(self.manager.jobs.values())
+        running = GaugeMetricFamily("tongbu_broadcasts_running", "Broadcasts running now")
+        running.add_metric([], sum(1 for j in jobs if j.running))
+        yield running
+        labels = ["broadcast", "source"]
+        frames = CounterMetricFamily("tongbu_broadcast_frames", "Video frames sent", labels=labels)
+        reconnects = CounterMetricFamily("tongbu_broadcast_reconnects",
+                                         "Output restarts after a failure", labels=labels)
+        bitrate = GaugeMetricFamily("tongbu_broadcast_bitrate_kbps", "Output bitrate",
+                                    labels=labels)
+        for j in jobs:
+            key = [str(j.id), j.source]
+            frames.add_metric(key, j.status.frames)
+            reconnects.add_metric(key, j.status.reconnects)
+            bitrate.add_metric(key, j.status.bitrate_kbps)
+        yield from (frames, reconnects, bitrate)
+
+
+def _install(state: object, registry: CollectorRegistry | None) -> BroadcastManager:
+    manager = BroadcastManager()
+    if registry is not None:
+        registry.register(BroadcastCollector(manager))
+    state.broadcasts = manager  # type: ignore[attr-defined]
+    return manager
+
+
 def get_manager(request: Request) -> BroadcastManager:
+    """The app's manager (made on first use when the lifespan did not run, as in tests)."""
     manager: BroadcastManager | None = getattr(request.app.state, "broadcasts", None)
     if manager is None:
-        manager = request.app.state.broadcasts = BroadcastManager()
+        manager = _install(request.app.state, getattr(request.app.state, "metrics", None))
     return manager
 
 
 async def broadcasts_component(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> None:
-    """Lifespan part: stop every broadcast child when the server stops."""
-    manager = BroadcastManager()
-    app.state.broadcasts = manager
+    """Lifespan part: metrics, and stop every broadcast child when the server stops."""
+    manager = getattr(app.state, "broadcasts", None) or _install(app.state, app.state.metrics)
     stack.push_async_callback(manager.close)

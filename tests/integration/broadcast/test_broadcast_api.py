@@ -71,6 +71,9 @@ async def test_library_playout_starts_reports_progress_and_stops(
     bid = r.json()["id"]
     body = await _wait(world, bid, lambda b: b["state"] == "running" and b["frames"] > 15)
     assert body["bitrate_kbps"] > 0 and body["source"] == f"library:{entry}"
+    metrics = (await world.client.get("/metrics")).text
+    assert "tongbu_broadcasts_running 1.0" in metrics
+    assert f'tongbu_broadcast_frames_total{{broadcast="{bid}",source="library:{entry}"}}' in metrics
     # Outside the admin's scope: not visible, not stoppable.
     assert (await world.request("other_county_admin", "GET",
                                 f"/api/broadcasts/{bid}")).status_code == 403
