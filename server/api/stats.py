@@ -7,6 +7,7 @@ local calendar days (`from`, `to`, inclusive) capped at
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -327,12 +328,13 @@ async def export(
     )
     name = f"tongbu-{table}-{unit.id}-{first}-{last}.{format}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    # Up to max_export_rows rows: building the file is CPU work, off the event loop.
     if format == "csv":
-        return Response(
-            to_csv(rows, columns), media_type="text/csv; charset=utf-8", headers=headers
-        )
+        body = await asyncio.to_thread(to_csv, rows, columns)
+        return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
+    body = await asyncio.to_thread(to_xlsx, rows, columns, table)
     return Response(
-        to_xlsx(rows, columns, title=table),
+        body,
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         headers=headers,
     )
