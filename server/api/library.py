@@ -25,7 +25,7 @@ from server.api.common import audit
 from server.api.deps import CurrentPrincipal, PagingDep, SessionDep, SettingsDep
 from server.api.schemas import Input, Page, Public
 from server.auth import Principal
-from server.db.models import Course, Recording, TeachingLanguage, User, utcnow
+from server.db.models import Course, Recording, RecordingState, TeachingLanguage, User, utcnow
 from server.db.models_reach import (
     EntryState,
     LibraryEntry,
@@ -33,13 +33,22 @@ from server.db.models_reach import (
     ResourceKind,
     Visibility,
 )
-from server.errors import Conflict, NotFound, PayloadTooLarge, PermissionDenied, ValidationFailed
+from server.errors import (
+    Conflict,
+    InvalidState,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+    ValidationFailed,
+)
 from server.library import media, resources, scope, search
 from server.library import tokens as media_tokens
 from server.policy import classroom_path, get_visible_lesson
 from server.settings import Settings
 
 router = APIRouter(prefix="/api/library", tags=["library"])
+# Still being written or failed: its files are not a lesson yet.
+PUBLISHABLE = (RecordingState.READY, RecordingState.UPLOADED)
 
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
 
@@ -176,6 +185,11 @@ async def publish(
     lesson = await get_visible_lesson(session, p, recording.lesson_id)
     school_path = await classroom_path(session, lesson.main_classroom_id)
     scope.require_can_publish(p, lesson, school_path)
+    if recording.state not in PUBLISHABLE:
+        raise InvalidState(
+            "only a finished recording can be published",
+            {"recording_id": recording.id, "state": recording.state.value},
+        )
     reach = await scope.scope_path_for(session, school_path, body.visibility)
     if not scope.holds(p, reach, await scope.root_paths(session)):
         raise PermissionDenied(

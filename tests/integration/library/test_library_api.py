@@ -101,6 +101,18 @@ async def test_scope_of_publishing_and_reading(world: World, small_mp4: Path) ->
     wide = await _publish(world, "admin", rid, visibility="public", language="bilingual")
     other = await world.request("other_teacher", "GET", "/api/library")
     assert [e["id"] for e in other.json()["items"]] == [wide["id"]]
+    # A recording still being written is not publishable yet.
+    async with world.db.session() as session:
+        live = Recording(lesson_id=world.seed.lesson_ids[1], storage_key="rec-scope",
+                         state=RecordingState.RECORDING)
+        session.add(live)
+        await session.flush()
+        live_id = live.id
+    r = await world.request("teacher", "POST", "/api/library",
+                            json={"recording_id": live_id, "visibility": "school"})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "invalid_state"
+    assert (await world.request("teacher", "POST", "/api/library",
+                                json={"recording_id": 424242})).status_code == 404
     # Classroom devices do not publish.
     cid = world.seed.main_classroom_id
     r = await world.request(f"device:{cid}", "POST", "/api/library",
