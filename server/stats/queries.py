@@ -130,6 +130,7 @@ class Scope:
     tolerance: int
     bucketed: bool = False  # group by day/week bucket (series)
     lesson_ids: tuple[int, ...] | None = None  # only these lessons, grouped per lesson
+    per_lesson: bool = False  # every lesson of the scope, grouped per lesson (exports)
 
 
 def _classrooms_under(path: str) -> sa.Select[Any]:
@@ -154,7 +155,8 @@ def _scoped(d: SqlDialect, sc: Scope) -> sa.Subquery:
     held = sa.and_(Lesson.state.in_(HELD), Lesson.actual_start.is_not(None))
     delay = d.seconds_between(Lesson.actual_start, Lesson.starts_at)
     taught = d.seconds_between(Lesson.actual_end, Lesson.actual_start) / 60.0
-    key = Lesson.id if sc.lesson_ids is not None else Lesson.main_classroom_id
+    by_lesson = sc.per_lesson or sc.lesson_ids is not None
+    key = Lesson.id if by_lesson else Lesson.main_classroom_id
     cols: list[Any] = [
         Lesson.id.label("lesson_id"),
         Lesson.starts_at.label("starts_at"),
@@ -265,6 +267,8 @@ PG_SETTINGS = (
     "SET LOCAL jit = off",
     "SET LOCAL work_mem = '32MB'",
 )
+# Pages up to this size (the REST maximum) restrict the aggregates with an IN list.
+PAGE_IN_LIST_MAX = 500
 # PostgreSQL runs the per-source aggregates on this many pooled connections at once.
 PG_CONCURRENCY = 3
 
@@ -509,7 +513,14 @@ async def lesson_rows(
         )
     ).all()
     ids = tuple(r.id for r in page)
-    grouped = await _grouped(session, replace(sc, lesson_ids=ids)) if ids else {}
+    if not ids:
+        grouped: dict[tuple[int, int], UnitStats] = {}
+    elif limit <= PAGE_IN_LIST_MAX:
+        grouped = await _grouped(session, replace(sc, lesson_ids=ids))
+    else:
+        # An export (up to max_export_rows): an IN list that long would pass the driver's
+        # bind-parameter limit (asyncpg: 32,767), so aggregate the scope per lesson.
+        grouped = await _grouped(session, replace(sc, per_lesson=True))
     out = []
     for r in page:
         st = grouped.get((r.id, 0), UnitStats())
