@@ -104,7 +104,11 @@ def record(
     if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>`: every thread's stack to the log
         import faulthandler
 
-        faulthandler.register(signal.SIGUSR1, all_threads=True)
+        try:
+            faulthandler.register(signal.SIGUSR1, all_threads=True)
+        except (ValueError, OSError, AttributeError):
+            pass  # stderr is not a real file (embedded, tests): no stack dumps
+
     url = url or f"ws://{settings.host}:{settings.port}/ws"
     if token is None:
         token = issue_room_token(settings.ensure_secret(), room=room, identity="recorder",

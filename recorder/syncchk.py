@@ -88,21 +88,27 @@ class SyncReport:
                 "problems": self.problems}
 
 
-def _edges(
-    values: np.ndarray, times: np.ndarray, threshold: float, min_gap_s: float
-) -> list[float]:
-    """Times where `values` rises above `threshold` after at least `min_gap_s` below it."""
+def _edge_indices(values: np.ndarray, times: np.ndarray, threshold: float,
+                  min_gap_s: float) -> list[int]:
+    """Indices where `values` rises above `threshold` after at least `min_gap_s` below it."""
     above = values > threshold
-    out: list[float] = []
+    out: list[int] = []
     last_on = -1e9
     prev = False
     for i, a in enumerate(above):
         if a and not prev and times[i] - last_on >= min_gap_s:
-            out.append(float(times[i]))
+            out.append(i)
         if a:
             last_on = times[i]
         prev = bool(a)
     return out
+
+
+def _edges(
+    values: np.ndarray, times: np.ndarray, threshold: float, min_gap_s: float
+) -> list[float]:
+    """Times where `values` rises above `threshold` after at least `min_gap_s` below it."""
+    return [float(times[i]) for i in _edge_indices(values, times, threshold, min_gap_s)]
 
 
 def video_flash_onsets(path: Path) -> tuple[list[float], list[int]]:
@@ -125,7 +131,15 @@ def video_flash_onsets(path: Path) -> tuple[list[float], list[int]]:
     threshold = (arr.min() + arr.max()) / 2
     if arr.max() - arr.min() < 40:  # no flash at all in this file
         return [], counters
-    return _edges(arr, np.array(times), threshold, 0.3), counters
+    onsets = []
+    for i in _edge_indices(arr, np.array(times), threshold, 0.3):
+        # A frame missing right before the first bright one (the frame counter jumps)
+        # may have been the real start of the flash: frame loss, not a sync error, so
+        # this flash is not measured rather than measured one frame late.
+        if i > 0 and counters[i] - counters[i - 1] != 1:
+            continue
+        onsets.append(float(times[i]))
+    return onsets, counters
 
 
 def audio_beep_onsets(path: Path) -> list[float]:

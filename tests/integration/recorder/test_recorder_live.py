@@ -32,18 +32,9 @@ pytestmark = [pytest.mark.media, pytest.mark.slow]
 RECORD_S = 5.5
 
 
-# At 15 fps the A/V offset measured here is ~41 ms, just over the target: aiortc's
-# JitterBuffer (in the SFU's producer receiver) releases a video frame only when the
-# next frame's first packet arrives, so forwarded video waits one frame interval
-# (66.7 ms at 15 fps, 33.3 ms at 30) against 20 ms for an Opus packet, and the
-# consumer's RTCP SRs are stamped at send time. The fix belongs in media/ (release a
-# frame on the RTP marker bit, or translate the producer's SRs); see docs/recording.md.
-FPS_CASES = [
-    30,
-    pytest.param(15, marks=pytest.mark.xfail(
-        reason="SFU holds each video frame one frame interval (aiortc JitterBuffer); "
-               "A/V ≈ +41 ms at 15 fps", strict=False)),
-]
+# 15 fps used to be +41 ms (the SFU released a video frame only when the next one
+# began); media/framing.py now releases it on the RTP marker bit: see docs/recording.md.
+FPS_CASES = [30, 15]
 
 
 @pytest.mark.parametrize("fps", FPS_CASES)
