@@ -12,6 +12,7 @@ hands out media URLs carrying a short-lived token bound to one recording.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Annotated, Any
@@ -356,7 +357,8 @@ async def timeline(
         for e in events
     ]
     has_floor = any(i.kind == "floor" for i in items)
-    items += [i for i in _recorder_events(settings, rec) if not (has_floor and i.kind == "floor")]
+    recorded = await asyncio.to_thread(_recorder_events, settings, rec)
+    items += [i for i in recorded if not (has_floor and i.kind == "floor")]
     comments = (await session.execute(
         sa.select(EvaluationComment, Evaluation.evaluator_id)
         .join(Evaluation, Evaluation.id == EvaluationComment.evaluation_id)

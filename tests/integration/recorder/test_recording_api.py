@@ -8,6 +8,7 @@ token, as the recorder process sends them.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -275,3 +276,40 @@ async def test_prune_command_lists_then_deletes(world: World,
     assert result.exit_code == 0, result.output
     async with world.db.session() as session:
         assert (await session.scalars(sa.select(Recording.id))).all() == [keep.id]
+
+
+async def test_recordings_in_object_storage_play_through_presigned_urls_and_delete(
+    world: World, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+    import httpx
+
+    from recorder.cli import RecorderSettings, make_storage
+
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1",
+                      aws_access_key_id="test", aws_secret_access_key="test")
+    bucket = f"play-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)
+    for name, value in {"S3_BUCKET": bucket, "S3_ENDPOINT_URL": moto_endpoint,
+                        "S3_ACCESS_KEY": "test", "S3_SECRET_KEY": "test"}.items():
+        monkeypatch.setenv(f"TONGBU_RECORDER_{name}", value)
+    rec = await make_recording(world)
+    assert world.settings.storage_dir is not None
+    local = world.settings.storage_dir / rec.storage_key
+    storage = make_storage(world.settings, RecorderSettings())
+    await storage.put_file(f"{rec.storage_key}/tracks/v1.000.webm",  # type: ignore[attr-defined]
+                           local / "tracks" / "v1.000.webm")
+    import shutil
+
+    shutil.rmtree(local)  # only the bucket has it now (another machine recorded it)
+    r = await world.request("admin", "GET", f"/api/recordings/{rec.id}/playback")
+    url = r.json()["tracks"][0]["segments"][0]["url"]
+    r = await world.client.get(url)
+    assert r.status_code == 307
+    async with httpx.AsyncClient() as plain:
+        media = await plain.get(r.headers["location"], headers={"Range": "bytes=0-3"})
+    assert media.status_code == 206 and media.content == b"\x1a\x45\xdf\xa3"
+    r = await world.request("admin", "DELETE", f"/api/recordings/{rec.id}")
+    assert r.status_code == 204
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=rec.storage_key)
+    assert listed.get("KeyCount", 0) == 0
