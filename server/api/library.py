@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
+import structlog
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile, status
 from fastapi.responses import FileResponse
 from prometheus_client import Counter
 from pydantic import BaseModel, Field, StringConstraints
@@ -39,6 +40,7 @@ from server.errors import (
     NotFound,
     PayloadTooLarge,
     PermissionDenied,
+    TongbuError,
     ValidationFailed,
 )
 from server.library import media, resources, scope, search
@@ -47,6 +49,7 @@ from server.policy import classroom_path, get_visible_lesson
 from server.settings import Settings
 
 router = APIRouter(prefix="/api/library", tags=["library"])
+log = structlog.get_logger("tongbu.library")
 # Still being written or failed: its files are not a lesson yet.
 PUBLISHABLE = (RecordingState.READY, RecordingState.UPLOADED)
 
@@ -80,6 +83,7 @@ class EntryPublic(Public):
     description: str
     state: EntryState
     duration_s: float
+    error: str = ""
     views: int
     published_at: datetime
     unpublished_at: datetime | None
@@ -173,10 +177,11 @@ async def _visible_entry(session: AsyncSession, p: Principal, entry_id: int) -> 
 
 @router.post("", response_model=EntryPublic, status_code=status.HTTP_201_CREATED)
 async def publish(
-    body: EntryCreate, request: Request, session: SessionDep, settings: SettingsDep,
-    p: CurrentPrincipal,
+    body: EntryCreate, request: Request, response: Response, session: SessionDep,
+    settings: SettingsDep, p: CurrentPrincipal,
 ) -> Any:
-    """Publish a recording; its MP4/HLS are exported if needed and a thumbnail is taken."""
+    """Publish a recording: 201 when its MP4 export exists (HLS and a thumbnail are cut now),
+    202 with state `processing` when it must be exported first (done in the background)."""
     if p.user_id is None:
         raise PermissionDenied("a classroom device cannot publish to the library")
     recording = await session.get(Recording, body.recording_id)
@@ -199,12 +204,13 @@ async def publish(
     existing = await session.scalar(
         sa.select(LibraryEntry.id).where(
             LibraryEntry.recording_id == recording.id,
-            LibraryEntry.state == EntryState.PUBLISHED,
+            LibraryEntry.state.in_((EntryState.PUBLISHED, EntryState.PROCESSING)),
         )
     )
     if existing is not None:
         raise Conflict("this recording is already in the library", {"entry_id": existing})
-    prepared = await asyncio.to_thread(media.prepare, _storage(settings), recording.storage_key)
+    storage = _storage(settings)
+    background = await asyncio.to_thread(media.needs_export, storage, recording.storage_key)
     course = await session.get(Course, lesson.course_id) if lesson.course_id else None
     teacher = await session.get(User, lesson.teacher_id)
     school_id = int(school_path.strip("/").split("/")[-1])
@@ -224,18 +230,64 @@ async def publish(
         language=body.language or lesson.language,
         tags=list(dict.fromkeys(body.tags)),
         description=body.description,
-        hls_key=prepared.hls_key,
-        mp4_key=prepared.mp4_key,
-        thumbnail_key=prepared.thumbnail_key,
-        duration_s=prepared.duration_s,
+        state=EntryState.PROCESSING if background else EntryState.PUBLISHED,
     )
+    if not background:
+        # The export exists: cutting HLS (-c copy) and one thumbnail take a moment.
+        _apply(entry, await asyncio.to_thread(media.prepare, storage, recording.storage_key))
     _index(entry, session)
     session.add(entry)
     await session.flush()
     audit(session, p, "library.published", f"library:{entry.id}",
           {"recording_id": recording.id, "visibility": body.visibility.value})
     _metrics(request)["published"].labels(body.visibility.value).inc()
+    if background:
+        # Rendering a lesson takes minutes: answer 202 now, finish in a task that starts
+        # after this transaction has committed (it reads the entry back).
+        await session.commit()
+        _spawn(request, _prepare_later(request.app.state.db, storage, entry.id,
+                                       recording.storage_key))
+        response.status_code = status.HTTP_202_ACCEPTED
     return _public(entry, settings)
+
+
+def _apply(entry: LibraryEntry, prepared: media.PreparedMedia) -> None:
+    entry.hls_key, entry.mp4_key = prepared.hls_key, prepared.mp4_key
+    entry.thumbnail_key, entry.duration_s = prepared.thumbnail_key, prepared.duration_s
+
+
+def _spawn(request: Request, coro: Any) -> None:
+    """Keep a reference (tasks are otherwise garbage-collected mid-flight)."""
+    tasks: set[asyncio.Task[None]] = request.app.state.__dict__.setdefault(
+        "library_tasks", set())
+    task = asyncio.create_task(coro)
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
+async def _prepare_later(db: Any, storage: Path, entry_id: int, storage_key: str) -> None:
+    """Export in a thread, then publish the entry, or mark it failed with the reason.
+
+    `db` is the database of the request that published (captured, not looked up later).
+    """
+    try:
+        prepared = await asyncio.to_thread(media.prepare, storage, storage_key)
+        error = None
+    except Exception as exc:  # any failure must end in a visible `failed` state
+        prepared, error = None, (exc.message if isinstance(exc, TongbuError) else str(exc))
+        log.warning("library export failed", entry_id=entry_id, error=error)
+    try:
+        async with db.session() as session:
+            entry = await session.get(LibraryEntry, entry_id)
+            if entry is None or entry.state is not EntryState.PROCESSING:
+                return  # unpublished (or deleted) meanwhile
+            if prepared is not None:
+                _apply(entry, prepared)
+                entry.state, entry.published_at = EntryState.PUBLISHED, utcnow()
+            else:
+                entry.state, entry.error = EntryState.FAILED, (error or "export failed")[:2000]
+    except Exception as exc:  # the database went away (shutdown): the entry stays processing
+        log.error("library entry not updated", entry_id=entry_id, error=str(exc))
 
 
 def _index(entry: LibraryEntry, session: AsyncSession) -> None:
@@ -356,7 +408,7 @@ async def unpublish(
     if entry is None:
         raise NotFound("library entry not found", {"entry_id": entry_id})
     scope.require_can_unpublish(p, entry)
-    if entry.state is EntryState.PUBLISHED:
+    if entry.state is not EntryState.UNPUBLISHED:
         entry.state = EntryState.UNPUBLISHED
         entry.unpublished_at = utcnow()
         entry.unpublished_by = p.user_id

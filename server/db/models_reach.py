@@ -38,8 +38,10 @@ class Visibility(StrEnum):
 
 
 class EntryState(StrEnum):
+    PROCESSING = "processing"  # exporting MP4/HLS and the thumbnail in the background
     PUBLISHED = "published"
     UNPUBLISHED = "unpublished"
+    FAILED = "failed"  # the export failed; `error` says why
 
 
 class ResourceKind(StrEnum):
@@ -113,6 +115,7 @@ class LibraryEntry(Base):
     mp4_key: Mapped[str] = mapped_column(sa.String(400), default="")
     thumbnail_key: Mapped[str] = mapped_column(sa.String(400), default="")
     duration_s: Mapped[float] = mapped_column(default=0.0)
+    error: Mapped[str] = mapped_column(sa.Text, default="")
     views: Mapped[int] = mapped_column(default=0)
     published_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     unpublished_at: Mapped[datetime | None] = mapped_column()

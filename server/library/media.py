@@ -52,6 +52,14 @@ def extract_thumbnail(mp4: Path, out: Path, at_s: float, width: int = 480) -> Pa
     return out
 
 
+def needs_export(storage_dir: Path, storage_key: str) -> bool:
+    """True when publishing must first render the MP4 (minutes for a real lesson)."""
+    directory = recording_dir(storage_dir, storage_key)
+    if not directory.is_dir():
+        raise NotFound("recording files not found", {"storage_key": storage_key})
+    return not (directory / "export" / f"{directory.name}.mp4").is_file()
+
+
 def prepare(storage_dir: Path, storage_key: str) -> PreparedMedia:
     """MP4 + HLS (exported now if missing) and a fresh thumbnail; keys relative to storage."""
     root = storage_dir.resolve()

@@ -217,6 +217,14 @@ async function unpublish(entry) {
 
 // --- publishing --------------------------------------------------------------------------------
 
+async function untilDone(id) {
+  for (;;) {
+    const entry = await api.get(`/api/library/${id}`);
+    if (entry.state !== 'processing') return entry;
+    await new Promise((resolve) => { setTimeout(resolve, 2000); });
+  }
+}
+
 async function publishForm() {
   let recordings = [];
   try {
@@ -250,7 +258,16 @@ async function publishForm() {
     button.disabled = true;
     toast(t('library.publishing'), 'info', 0);
     try {
-      const entry = await api.post('/api/library', body);
+      let entry = await api.post('/api/library', body);
+      if (entry.state === 'processing') {
+        // Never exported: the server renders the lesson first (minutes for a long one).
+        toast(t('library.processing'), 'info', 0);
+        entry = await untilDone(entry.id);
+      }
+      if (entry.state === 'failed') {
+        toast(t('library.failed', { error: entry.error }), 'error', 0);
+        return;
+      }
       toast(t('library.published', { title: entry.title }), 'ok');
       await loadResults();
       renderResults();

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 from pathlib import Path
@@ -45,16 +46,34 @@ async def _publish(world: World, who: str, recording_id: int, **body: object) ->
     return r.json()
 
 
+async def _until_done(world: World, entry_id: int, within: float = 60.0) -> dict:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        body = (await world.request("teacher", "GET", f"/api/library/{entry_id}")).json()
+        if body["state"] != "processing" or loop.time() > deadline:
+            return dict(body)
+        await asyncio.sleep(0.2)
+
+
 async def test_publish_exports_hls_and_thumbnail_and_plays(
     world: World, exported_recording: Path
 ) -> None:
     rid = await _recording(world, exported_recording, "rec-full")
-    entry = await _publish(world, "teacher", rid, visibility="school",
-                           tags=["分数", "三年级"],
-                           description="分数的初步认识，主讲课堂与两个教学点")
+    r = await world.request("teacher", "POST", "/api/library", json={
+        "recording_id": rid, "visibility": "school", "tags": ["分数", "三年级"],
+        "description": "分数的初步认识，主讲课堂与两个教学点"})
+    # Never exported: accepted now, rendered in the background.
+    assert r.status_code == 202 and r.json()["state"] == "processing", r.text
+    entry = r.json()
     assert entry["title"] == "三年级数学" and entry["subject"] == "数学"
-    assert entry["language"] == "zh" and 2.5 < entry["duration_s"] < 5
-    detail = (await world.request("teacher", "GET", f"/api/library/{entry['id']}")).json()
+    # Not listed for others while processing; publishing it twice is a conflict.
+    assert (await world.request("county_admin", "GET", "/api/library")).json()["total"] == 0
+    again = await world.request("teacher", "POST", "/api/library", json={"recording_id": rid})
+    assert again.status_code == 409
+    detail = await _until_done(world, entry["id"])
+    assert detail["state"] == "published" and detail["error"] == ""
+    assert detail["language"] == "zh" and 2.5 < detail["duration_s"] < 5
     thumb = await world.client.get(detail["thumbnail_url"])
     assert thumb.status_code == 200 and thumb.content[:3] == b"\xff\xd8\xff"  # JPEG
     playlist = await world.client.get(detail["hls_url"])
@@ -223,6 +242,25 @@ async def test_resources_are_checked_by_type_and_size(
     assert r.status_code == 403
     detail = (await world.request("teacher", "GET", f"/api/library/{entry['id']}")).json()
     assert [x["kind"] for x in detail["resources"]] == ["courseware", "microlesson"]
+
+
+async def test_a_broken_recording_ends_in_a_failed_entry_with_the_reason(
+    world: World, tmp_path: Path
+) -> None:
+    broken = tmp_path / "rec-broken"
+    (broken / "tracks").mkdir(parents=True)
+    (broken / "manifest.json").write_text("{not json", "utf-8")
+    rid = await _recording(world, broken, "rec-broken")
+    r = await world.request("teacher", "POST", "/api/library", json={"recording_id": rid})
+    assert r.status_code == 202
+    detail = await _until_done(world, r.json()["id"])
+    assert detail["state"] == "failed" and "not valid" in detail["error"], detail
+    managed = await world.request("teacher", "GET", "/api/library", params={"state": "failed"})
+    assert [e["id"] for e in managed.json()["items"]] == [detail["id"]]
+    # A failed entry does not block publishing again (after fixing the files).
+    r = await world.request("teacher", "POST", "/api/library", json={"recording_id": rid})
+    assert r.status_code == 202
+    assert (await _until_done(world, r.json()["id"]))["state"] == "failed"
 
 
 def test_tokeniser_expands_cjk_into_bigrams() -> None:
