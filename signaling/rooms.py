@@ -661,8 +661,9 @@ class Room:
                 "holder_identity": holder.claims.identity if holder else None,
             },
         )
-        for pid in affected | set(change.queue) | {change.previous, change.holder} - {None}:
-            member = self.participants.get(pid or "")
+        ends = {pid for pid in (change.previous, change.holder) if pid is not None}
+        for pid in affected | set(change.queue) | ends:
+            member = self.participants.get(pid)
             if member is not None and not member.hidden:
                 self.broadcast(ParticipantUpdated(participant=self.info(member)))
         if change.added or change.removed:

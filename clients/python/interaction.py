@@ -139,9 +139,9 @@ class InteractionCalls:
     # ------------------------------------------------------------ chat
 
     async def chat_send(self, text: str, *, to: str = "all") -> ChatEntry:
-        reply = await self.request(ChatSend(text=text, to=to), ChatMessage)  # type: ignore[arg-type]
+        reply = await self.request(ChatSend(text=text, to=to), ChatMessage)  # type: ignore[arg-type,unused-ignore]
         self.interaction.chat.append(reply.message)
-        return reply.message  # type: ignore[no-any-return]
+        return reply.message  # type: ignore[no-any-return,unused-ignore]
 
     async def chat_delete(self, message_id: str) -> None:
         await self.request(ChatDelete(message_id=message_id), Message)
@@ -166,7 +166,7 @@ class InteractionCalls:
             QuizOpened,
         )
         self.interaction.quiz = reply.quiz
-        return reply.quiz  # type: ignore[no-any-return]
+        return reply.quiz  # type: ignore[no-any-return,unused-ignore]
 
     async def quiz_answer(
         self,

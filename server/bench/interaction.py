@@ -18,6 +18,7 @@ The chat rate limit is lifted for the teacher's burst (settings.interaction).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import statistics
 import tempfile
@@ -145,7 +146,7 @@ async def _run(classrooms: int, messages: int, rounds: int) -> list[dict[str, An
                     return c.interaction.quiz is not None and c.interaction.quiz.id == qid
 
                 await asyncio.gather(
-                    *(c.wait_until(lambda c=c: opened(c), within=30) for c in rooms)
+                    *(c.wait_until(functools.partial(opened, c), within=30) for c in rooms)
                 )
                 done = asyncio.get_running_loop().create_future()
 
@@ -170,19 +171,19 @@ async def _run(classrooms: int, messages: int, rounds: int) -> list[dict[str, An
             # Floor: a grant until every classroom has seen the new speaker.
             floor_delays: list[float] = []
             seen: dict[str, list[float]] = {}
+            def on_floor(floor: Any, previous: Any) -> None:
+                seen.setdefault(floor.holder or "", []).append(time.monotonic())
+
             for c in rooms:
-                c.on_floor_changed(
-                    lambda floor, previous: seen.setdefault(floor.holder or "", []).append(
-                        time.monotonic()
-                    )
-                )
+                c.on_floor_changed(on_floor)
             for r in range(rounds):
                 target = rooms[r % len(rooms)].participant_id or ""
                 seen.pop(target, None)
                 start = time.monotonic()
                 await teacher.grant_floor(target)
                 await teacher.wait_until(
-                    lambda t=target: len(seen.get(t, [])) >= classrooms, within=30
+                    functools.partial(lambda t: len(seen.get(t, [])) >= classrooms, target),
+                    within=30,
                 )
                 floor_delays.append(max(seen[target]) - start)
             results.append(_row(f"floor grant seen by all {classrooms}", floor_delays))

@@ -78,7 +78,7 @@ async def load_history(db: Any, lesson_id: int, limit: int) -> list[ChatEntry]:
             identity=r.identity,
             name=r.name,
             role=r.role,
-            to=r.to,  # type: ignore[arg-type]
+            to="moderators" if r.to == "moderators" else "all",
             text=r.text,
             at=r.created_at,
         )

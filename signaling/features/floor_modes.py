@@ -65,10 +65,10 @@ class FloorModes(Feature):
                 self._mute(member, p.id)
         else:
             for pid in list(self.muted_by_all):
-                member = room.participants.get(pid)
-                if member is not None and "audio" in member.muted:
-                    member.muted.discard("audio")
-                    self._announce(member, False, p.id)
+                muted = room.participants.get(pid)
+                if muted is not None and "audio" in muted.muted:
+                    muted.muted.discard("audio")
+                    self._announce(muted, False, p.id)
             self.muted_by_all.clear()
         await room._floor_changed(change, "mute_all")
         return None
