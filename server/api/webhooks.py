@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from fastapi import APIRouter, FastAPI, Response, status
+from fastapi import APIRouter, FastAPI, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,7 +27,7 @@ from server.db.models_supervision import DeliveryState, WebhookDelivery, Webhook
 from server.errors import NotFound, PermissionDenied
 from server.policy import require_admin, require_admin_over, unit_path
 from server.settings import Settings
-from server.webhooks.outbox import EVENTS
+from server.webhooks.outbox import EVENTS, ping
 from server.webhooks.worker import WebhookWorker
 
 router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
@@ -227,6 +227,23 @@ async def delete_endpoint(endpoint_id: int, session: SessionDep, p: CurrentPrinc
         scope_path=path,
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{endpoint_id}/ping", response_model=DeliveryPublic, status_code=status.HTTP_202_ACCEPTED
+)
+async def ping_endpoint(
+    endpoint_id: int, request: Request, session: SessionDep, p: CurrentPrincipal
+) -> WebhookDelivery:
+    """Queue a `webhook.ping` to this endpoint (even an inactive one); see the delivery log."""
+    endpoint = await _get(session, p, endpoint_id)
+    delivery = ping(endpoint.id, p.identity)
+    session.add(delivery)
+    await session.flush()
+    worker = getattr(request.app.state, "webhooks", None)
+    if worker is not None:
+        worker.poke()
+    return delivery
 
 
 @router.get("/{endpoint_id}/deliveries", response_model=Page[DeliveryPublic])

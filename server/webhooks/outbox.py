@@ -126,3 +126,17 @@ async def recording_ready(session: AsyncSession, recording: Any) -> None:
             "size_bytes": recording.size_bytes,
         },
     )
+
+
+def ping(endpoint_id: int, actor: str) -> WebhookDelivery:
+    """A `webhook.ping` for one endpoint only: an operator checks URL, secret and firewall."""
+    now = utcnow()
+    body = {
+        "id": str(uuid.uuid4()),
+        "event": "webhook.ping",
+        "at": now.isoformat(),
+        "data": {"endpoint_id": endpoint_id, "requested_by": actor},
+    }
+    return WebhookDelivery(
+        endpoint_id=endpoint_id, event="webhook.ping", payload=body, next_attempt_at=now
+    )

@@ -350,3 +350,21 @@ async def test_recording_ready_reported_by_the_recorder_is_announced(world: Worl
         ("recording.ready", rec_id)
     ]
     assert items[0]["payload"]["data"]["lesson_id"] == lesson_id
+
+
+async def test_ping_reaches_one_endpoint_signed(world: World, receiver: Receiver) -> None:
+    s = world.seed
+    tag = f"ping-{world.settings.db_url[:6]}"
+    endpoint = await make_endpoint(world, "county_admin", s.county_id, f"{receiver.base}/ok/{tag}")
+    other = await make_endpoint(world, "county_admin", s.county_id, f"{receiver.base}/ok/x{tag}")
+    r = await world.request("county_admin", "POST", f"/api/webhooks/{endpoint['id']}/ping")
+    assert r.status_code == 202 and r.json()["event"] == "webhook.ping"
+    denied = await world.request(
+        "other_county_admin", "POST", f"/api/webhooks/{endpoint['id']}/ping"
+    )
+    assert denied.status_code == 403
+    await drain(world, WebhookWorker(world.db, FAST))
+    [(headers, body)] = receiver.calls[f"ok/{tag}"]
+    assert headers["x-tongbu-event"] == "webhook.ping"
+    assert verify(endpoint["secret"], headers[SIGNATURE_HEADER.lower()], body, int(time.time()))
+    assert f"ok/x{tag}" not in receiver.calls and other["id"] != endpoint["id"]
