@@ -330,3 +330,23 @@ async def test_server_restart_mid_lesson_resumes_the_recording(
     assert "recorder_resumed" in events
     starts = sorted(t["start_ms"] for t in rec.tracks)
     assert starts[-1] > starts[0] + 1000  # the new tracks sit later on the same timeline
+
+
+async def test_a_recorder_that_keeps_dying_fails_the_recording_not_the_lesson(
+    lesson_server: LessonServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TONGBU_RECORDER_CLUSTER_MS", "not-a-number")  # every start exits 1
+    s = lesson_server
+    s.settings.recording.max_restarts = 2
+    lesson_id = s.seed.lesson_ids[0]
+    r = await s.api("POST", f"/api/lessons/{lesson_id}/start", login="teacher")
+    assert r.status_code == 200 and r.json()["state"] == "live"
+    rec = await s.wait_recording(lesson_id, lambda r: r.state is RecordingState.FAILED, 60,
+                                 "failed")
+    assert rec.restarts == 2
+    assert rec.error is not None and "died 3 times" in rec.error and "exit code 1" in rec.error
+    r = await s.api("GET", f"/api/lessons/{lesson_id}")
+    assert r.json()["state"] == "live"  # the lesson goes on
+    assert lesson_id not in s.app.state.recorder_supervisor.jobs
+    r = await s.api("POST", f"/api/lessons/{lesson_id}/end", login="teacher")
+    assert r.status_code == 200
