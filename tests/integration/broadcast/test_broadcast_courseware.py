@@ -86,7 +86,7 @@ async def test_open_courseware_page_is_composed_with_the_teacher_in_the_corner(
         await teacher.courseware_stroke([(0.1, 0.8), (0.4, 0.9)], color="#1d4ed8", width=4)
         target = parse_target(rx.url)
         status = BroadcastStatus(f"lesson:{lesson_id}", target.redacted)
-        opts = BroadcastOptions(width=320, height=240, fps=15, bitrate_kbps=300, duration=6.0)
+        opts = BroadcastOptions(width=320, height=240, fps=15, bitrate_kbps=300, duration=10.0)
 
         async def turn_page() -> None:
             await asyncio.sleep(3.0)
