@@ -291,6 +291,7 @@ async def _prepare_later(db: Any, storage: Path, entry_id: int, storage_key: str
 
 
 def _index(entry: LibraryEntry, session: AsyncSession) -> None:
+    entry.tags_text = "|" + "".join(f"{t.replace('|', '/')}|" for t in entry.tags)
     entry.search_text = search.index_tokens(
         entry.title, " ".join(entry.tags), entry.subject, entry.grade, entry.teacher_name,
         entry.description,
@@ -335,9 +336,8 @@ async def list_entries(
         if value is not None and value != "":
             query = query.where(column == value)
     if tag:
-        tag_terms = search.query_terms(tag)
-        if tag_terms:
-            query = query.where(search.match_clause(dialect, tag_terms))
+        escaped = tag.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(LibraryEntry.tags_text.like(f"%|{escaped}|%", escape="\\"))
     rank = search.rank_expr(dialect, terms)
     if sort == "views":
         query = query.order_by(LibraryEntry.views.desc(), LibraryEntry.id.desc())

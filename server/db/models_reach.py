@@ -102,6 +102,8 @@ class LibraryEntry(Base):
         str_enum(TeachingLanguage), default=TeachingLanguage.ZH, index=True
     )
     tags: Mapped[list[Any]] = mapped_column(default=list)
+    # "|分数|三年级|": exact tag filters with one LIKE on both databases.
+    tags_text: Mapped[str] = mapped_column(sa.String(1000), default="|")
     description: Mapped[str] = mapped_column(sa.Text, default="")
     search_text: Mapped[str] = mapped_column(sa.Text, default="")
     # PostgreSQL: to_tsvector('simple', search_text), set by server/library/search.py and

@@ -167,6 +167,8 @@ async def test_search_chinese_bigrams_mongolian_words_and_filters(
     assert await ids(language="bilingual", subject="音乐") == [c["id"]]
     assert await ids(grade="三年级") == [a["id"]]
     assert await ids(tag="蒙古语授课") == [b["id"]]
+    assert await ids(tag="蒙古") == []  # tags match whole, not in part
+    assert await ids(tag="分数") == [a["id"]]
     r = await world.request("teacher", "GET", "/api/library", params={"q": "!!!"})
     assert r.status_code == 422 and r.json()["error"]["code"] == "validation_failed"
     r = await world.request("teacher", "GET", "/api/library", params={"language": "fr"})

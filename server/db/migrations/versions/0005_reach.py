@@ -108,6 +108,7 @@ def upgrade() -> None:
     sa.Column('grade', sa.String(length=40), nullable=False),
     sa.Column('language', LANGUAGE, nullable=False),
     sa.Column('tags', sa.JSON(), nullable=False),
+    sa.Column('tags_text', sa.String(length=1000), nullable=False),
     sa.Column('description', sa.Text(), nullable=False),
     sa.Column('search_text', sa.Text(), nullable=False),
     sa.Column('search_vector', sa.Text().with_variant(postgresql.TSVECTOR(), 'postgresql'), nullable=False),
