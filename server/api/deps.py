@@ -45,7 +45,9 @@ async def get_session(db: Annotated[Database, Depends(get_db)]) -> AsyncIterator
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_db)]
 PasswordsDep = Annotated[Passwords, Depends(get_passwords)]
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": the unit of work commits before the response leaves, so a client that
+# acts on a reply (pairs a device, then calls /api/me) always reads what was written.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 async def get_principal(
