@@ -170,8 +170,11 @@ export class CoursewarePanel {
   }
 
   async refreshDocs(select = null) {
+    // Only the newest listing is shown: an older one answering late must not win.
+    const seq = (this.docSeq = (this.docSeq || 0) + 1);
     try {
       const docs = await listCourseware(this.owner);
+      if (seq !== this.docSeq) return;
       clear(this.docs).append(...(docs.length ? docs : []).map((d) => h('option', { value: d.id, selected: d.id === select }, `${d.title} (${t('cw.pages', { n: d.page_count })})`)));
       if (!docs.length) this.docs.append(h('option', { value: '' }, t('cw.no_documents')));
     } catch (e) { showError(e); }
