@@ -227,7 +227,8 @@ async def playback(
                            {"recording_id": rec.id, "error": rec.error})
     manifest = rec.manifest or {}
     token = media_token(settings, rec, p)
-    base = str(request.url_for("recording_media", recording_id=rec.id, file="x"))[:-1]
+    # A path, not an absolute URL: right behind any proxy, whatever Host it rewrites.
+    base = str(request.app.url_path_for("recording_media", recording_id=rec.id, file="x"))[:-1]
     main = manifest.get("main_participant")
     tracks = [
         PlaybackTrack(
