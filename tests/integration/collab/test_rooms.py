@@ -43,8 +43,8 @@ async def test_everyone_publishes_in_a_research_room(live_server: LiveServer, cl
         va = _video(await a.publish_file(clip))
         vb = _video(await b.publish_file(clip))
         # Neither is a moderator and nobody granted a floor: both are heard and seen.
-        await b.wait_for_frames(10, producer_ids=[va], within=20)
-        await a.wait_for_frames(10, producer_ids=[vb], within=20)
+        await b.wait_for_frames(10, producer_ids=[va], within=30)
+        await a.wait_for_frames(10, producer_ids=[vb], within=30)
 
 
 async def test_meeting_participant_is_heard_only_after_the_host_grants(
@@ -61,7 +61,7 @@ async def test_meeting_participant_is_heard_only_after_the_host_grants(
         await host.wait_until(lambda: audio in host.producers, within=10)
         # The host sees every participant's picture (a teacher's tiles) but hears nobody, and
         # the other participants get nothing of a participant without the floor.
-        await host.wait_for_frames(10, producer_ids=[video], within=20)
+        await host.wait_for_frames(10, producer_ids=[video], within=30)
         await asyncio.sleep(1.0)  # live audio would be ~50 Opus frames by now
         assert host.frames[audio] == 0
         assert listener.frames[video] == 0 and listener.frames[audio] == 0
@@ -69,8 +69,8 @@ async def test_meeting_participant_is_heard_only_after_the_host_grants(
         await host.wait_until(lambda: speaker.participant_id in host.floor.queue)
         assert speaker.participant_id is not None
         await host.grant_floor(speaker.participant_id)
-        await host.wait_for_frames(10, producer_ids=[audio], within=20)
-        await listener.wait_for_frames(10, producer_ids=[video, audio], within=20)
+        await host.wait_for_frames(10, producer_ids=[audio], within=30)
+        await listener.wait_for_frames(10, producer_ids=[video, audio], within=30)
         # The host shares a screen: everyone receives a producer with source "screen".
         player = MediaPlayer(str(clip), loop=True, decode=False)
         try:
@@ -82,8 +82,8 @@ async def test_meeting_participant_is_heard_only_after_the_host_grants(
                 and listener.producers[screen.id].source == "screen",
                 within=10,
             )
-            await listener.wait_for_frames(10, producer_ids=[screen.id], within=20)
-            await speaker.wait_for_frames(10, producer_ids=[screen.id], within=20)
+            await listener.wait_for_frames(10, producer_ids=[screen.id], within=30)
+            await speaker.wait_for_frames(10, producer_ids=[screen.id], within=30)
         finally:
             if player.video is not None:
                 player.video.stop()
