@@ -52,6 +52,18 @@ logger = logging.getLogger("tongbu.signaling.resume")
 RESUMABLE = (CloseReason.DISCONNECTED, CloseReason.TRANSPORT_FAILED)
 
 
+class ServerRestarted(Exception):
+    """A valid resume token for a participant this process never had: the server restarted.
+
+    The session joins it afresh under the same participant id (rooms are rebuilt from the
+    classrooms coming back); the client sees `resumed: false` and publishes again.
+    """
+
+    def __init__(self, participant_id: str) -> None:
+        super().__init__(participant_id)
+        self.participant_id = participant_id
+
+
 @dataclass
 class _Kept:
     room: Room
@@ -69,6 +81,9 @@ class ResumeBook:
         self._kept: dict[str, _Kept] = {}
         self._nonce: dict[str, str] = {}
         self._attempts: dict[str, deque[float]] = {}
+        # Participants that left or whose grace ran out in this process: their tokens are dead.
+        # A token naming a participant this process never knew comes from before a restart.
+        self._retired: set[str] = set()
 
     @property
     def grace(self) -> float:
@@ -136,6 +151,7 @@ class ResumeBook:
     def forget(self, participant_id: str) -> None:
         """The participant left for good: its token is void."""
         self._nonce.pop(participant_id, None)  # (its attempt counter stays: floods go on)
+        self._retired.add(participant_id)
         kept = self._kept.pop(participant_id, None)
         if kept is not None and kept.timer is not None and kept.timer is not asyncio.current_task():
             kept.timer.cancel()
@@ -157,10 +173,12 @@ class ResumeBook:
         self._check_rate(pid)
         if payload.get("identity") != claims.identity or payload.get("room") != claims.room:
             raise Unauthenticated("this resume token belongs to another participant")
-        if self._nonce.get(pid) != payload.get("nonce"):
-            raise Unauthenticated("this resume token was already used or revoked")
         room = self.hub.rooms.get(claims.room)
         p = room.participants.get(pid) if room is not None else None
+        if p is None and pid not in self._retired and pid not in self._nonce:
+            raise ServerRestarted(pid)  # rebuilt by the caller under the same id
+        if self._nonce.get(pid) != payload.get("nonce"):
+            raise Unauthenticated("this resume token was already used or revoked")
         if room is None or p is None:
             self.forget(pid)
             raise TokenExpired("the resume grace period is over: join again")

@@ -793,9 +793,17 @@ class RoomHub:
         self.resume = ResumeBook(self, settings)
 
     async def join(
-        self, claims: RoomClaims, peer: Peer, auto_subscribe: bool
+        self,
+        claims: RoomClaims,
+        peer: Peer,
+        auto_subscribe: bool,
+        participant_id: str | None = None,
     ) -> tuple[Room, Participant, bool]:
-        """Add a participant; an existing session of the same identity is replaced."""
+        """Add a participant; an existing session of the same identity is replaced.
+
+        ``participant_id``: rebuild a participant the server lost (it restarted) under the
+        id its resume token names (signaling/resume.py).
+        """
         async with self._lock:
             if self._closing:
                 raise InvalidState("server is shutting down")
@@ -810,7 +818,7 @@ class RoomHub:
                     old.peer.close(CloseReason.DUPLICATE_IDENTITY, "joined again elsewhere")
                     await room.remove(old, CloseReason.DUPLICATE_IDENTITY)
                     resumed = True
-            p = Participant(_new_id("PA"), claims, peer, auto_subscribe)
+            p = Participant(participant_id or _new_id("PA"), claims, peer, auto_subscribe)
             await room.add(p)
             return room, p, resumed
 

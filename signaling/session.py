@@ -65,6 +65,7 @@ from signaling.protocol import (
     dump,
     parse_client_message,
 )
+from signaling.resume import ServerRestarted
 from signaling.rooms import Participant, Room, RoomHub
 
 logger = logging.getLogger("tongbu.signaling")
@@ -357,13 +358,19 @@ class Session:
             raise ProtocolError(ErrorCode.ALREADY_JOINED, "already joined", message.id)
         claims = verify_room_token(self.settings.ensure_secret(), message.token)
         took_back = message.resume_token is not None
+        rebuild: str | None = None
         if message.resume_token is not None:
-            room, p = await self.hub.resume.take(
-                claims, message.resume_token, self, message.restart_media
+            try:
+                room, p = await self.hub.resume.take(
+                    claims, message.resume_token, self, message.restart_media
+                )
+                resumed = True
+            except ServerRestarted as lost:
+                rebuild, took_back = lost.participant_id, False
+        if message.resume_token is None or rebuild is not None:
+            room, p, resumed = await self.hub.join(
+                claims, self, message.auto_subscribe, participant_id=rebuild
             )
-            resumed = True
-        else:
-            room, p, resumed = await self.hub.join(claims, self, message.auto_subscribe)
         self.room, self.participant = room, p
         joined = Joined(
             id=message.id,

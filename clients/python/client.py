@@ -331,7 +331,8 @@ class TongbuClient(CoursewareCalls, InteractionCalls, Reconnecting):
                 # The ASGI server closes sockets itself on shutdown (1012, service
                 # restart) before the app could send `closed`: same meaning.
                 reason = CloseReason.SERVER_SHUTDOWN
-            if reason is None and (self._resuming or self._resumable(self._server_closed)):
+            resumable = self._resumable(self._server_closed or reason)
+            if reason in (None, CloseReason.SERVER_SHUTDOWN) and (self._resuming or resumable):
                 self._start_resume()  # take the place back (clients/python/reconnect.py)
             else:
                 self._finish(reason)
@@ -379,8 +380,10 @@ class TongbuClient(CoursewareCalls, InteractionCalls, Reconnecting):
             case Offer():
                 self._spawn(self._on_offer(message))
             case Closed(reason=reason, message=text):
-                if reason is not None and reason is not CloseReason.DISCONNECTED and (
-                    self._resumable(reason)
+                if (
+                    reason is not None
+                    and reason is not CloseReason.DISCONNECTED
+                    and (self._resumable(reason))
                 ):
                     self._server_closed = reason  # the read loop resumes once the socket ends
                 else:
@@ -474,7 +477,12 @@ class TongbuClient(CoursewareCalls, InteractionCalls, Reconnecting):
             spec = item if isinstance(item, PublishTrack) else PublishTrack(item)
             if spec.source == "camera" and spec.track.kind == "audio":
                 spec.source = "mic"
-            transceiver = pc.addTransceiver(spec.track, direction="sendonly")
+            # aiortc stops a sender's track when its connection dies; with reconnect the
+            # sender gets a relay of it, so the source survives to be published again
+            track = (
+                self._relay.subscribe(spec.track, buffered=True) if self.reconnect else spec.track
+            )
+            transceiver = pc.addTransceiver(track, direction="sendonly")
             if spec.codec is not None:
                 caps = RTCRtpSender.getCapabilities(spec.track.kind).codecs
                 wanted = [c for c in caps if c.mimeType.lower() == spec.codec.lower()]

@@ -27,6 +27,8 @@ import random
 import time
 from typing import TYPE_CHECKING, Any
 
+from aiortc.contrib.media import MediaRelay
+
 from signaling.protocol import CloseReason, ErrorCode, Join, Joined
 
 if TYPE_CHECKING:
@@ -38,6 +40,7 @@ RESUMABLE: tuple[CloseReason | None, ...] = (
     None,
     CloseReason.DISCONNECTED,
     CloseReason.TRANSPORT_FAILED,
+    CloseReason.SERVER_SHUTDOWN,  # a restarting server rebuilds the room from those who return
 )
 
 
@@ -62,6 +65,7 @@ class Reconnecting:
         self._server_closed = None
         self._on_reconnecting: list[Handler] = []
         self._on_resumed: list[Handler] = []
+        self._relay = MediaRelay()  # published sources outlive their peer connections
 
     def on_reconnecting(self, handler: Handler) -> Handler:
         """`handler()` when the connection dropped and the client starts taking its place back."""
@@ -107,16 +111,20 @@ class Reconnecting:
             while not self._closing:
                 self.reconnect_attempts += 1
                 try:
-                    await client.connect()
-                    joined = await client.request(
-                        Join(
-                            token=client.token,
-                            auto_subscribe=client.auto_subscribe,
-                            resume_token=self.resume_token,
-                            restart_media=restart,
-                        ),
-                        Joined,
-                    )
+                    # no offer is answered on the old peer connection while we learn
+                    # whether the server still had our place (`joined.resumed`)
+                    async with client._offer_lock:
+                        await client.connect()
+                        joined = await client.request(
+                            Join(
+                                token=client.token,
+                                auto_subscribe=client.auto_subscribe,
+                                resume_token=self.resume_token,
+                                restart_media=restart,
+                            ),
+                            Joined,
+                        )
+                        specs = self._reset_media() if restart or not joined.resumed else None
                 except Exception as exc:
                     code = getattr(exc, "code", None)
                     if code in (ErrorCode.UNAUTHENTICATED, ErrorCode.TOKEN_EXPIRED):
@@ -130,8 +138,11 @@ class Reconnecting:
                     delay = min(delay * 2, 5.0)
                     continue
                 client._apply_joined(joined)
-                if restart:
-                    await self._restart_media()
+                if specs is not None:
+                    # new peer connections: the server offers again; publish again
+                    await self._close_old_pcs()
+                    if specs:
+                        await client.publish(specs)
                 self.reconnects += 1
                 self.is_reconnecting = False
                 self._resuming = False
@@ -155,10 +166,10 @@ class Reconnecting:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(reader, 2)
 
-    async def _restart_media(self) -> None:
-        """Fresh peer connections: the server offers the subscriptions again; republish."""
+    def _reset_media(self) -> list[Any]:
+        """Forget both peer connections (closed later); returns the tracks to publish again."""
         client: Any = self
-        old = [client._send_pc, client._recv_pc]
+        self._old_pcs = [pc for pc in (client._send_pc, client._recv_pc) if pc is not None]
         client._send_pc = None
         client._recv_pc = None
         for inbound in client._inbound.values():
@@ -168,9 +179,10 @@ class Reconnecting:
         specs = [spec for _, spec in client._send_tracks]
         client._send_tracks = []
         client.published.clear()
-        for pc in old:
-            if pc is not None:
-                with contextlib.suppress(Exception):
-                    await pc.close()
-        if specs:
-            await client.publish(specs)
+        return specs
+
+    async def _close_old_pcs(self) -> None:
+        for pc in getattr(self, "_old_pcs", []):
+            with contextlib.suppress(Exception):
+                await pc.close()
+        self._old_pcs = []
