@@ -35,6 +35,7 @@ from typing import Any
 logger = logging.getLogger("tongbu.netlab")
 
 _LOCK = Path("/tmp/tongbu-netlab.lock")
+_OWNERS = Path("/tmp/tongbu-netlab")  # <lab id>.pid: the process that built it
 _SUBNET = "10.213"
 
 
@@ -90,6 +91,54 @@ def _run(argv: Sequence[str], *, check: bool = True) -> subprocess.CompletedProc
     if check and result.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed: {result.stderr.strip()}")
     return result
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale_labs() -> list[str]:
+    """Delete labs whose builder died without cleaning up (SIGKILL, a timeout's SIGTERM).
+
+    A lab is stale when its owner file is missing or names a dead process, and no process
+    runs in its namespaces. Call with ``_LOCK`` held. Returns the lab ids removed.
+    """
+    names = _run(["ip", "netns", "list"], check=False).stdout.split()
+    labs = {n[3:-1] for n in names if n.startswith("vlg") and len(n) == 10 and n[-1] in "rc"}
+    removed = []
+    for lab in sorted(labs):
+        owner = _OWNERS / f"{lab}.pid"
+        try:
+            alive: bool | None = _pid_alive(int(owner.read_text()))
+        except (OSError, ValueError):
+            alive = None  # no owner file: only an idle lab counts as stale
+        if alive:
+            continue
+        spaces = [f"vlg{lab}r", f"vlg{lab}c"]
+        pids = [
+            int(pid)
+            for ns in spaces
+            for pid in _run(["ip", "netns", "pids", ns], check=False).stdout.split()
+        ]
+        if pids and alive is None:
+            continue
+        for pid in pids:  # orphans of the dead builder (forwarder, classroom processes)
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        for ns in spaces:
+            _run(["ip", "netns", "del", ns], check=False)
+        if _run(["ip", "link", "show", f"vlg{lab}h"], check=False).returncode == 0:
+            _run(["ip", "link", "del", f"vlg{lab}h"], check=False)
+        owner.unlink(missing_ok=True)
+        removed.append(lab)
+        logger.warning("netlab: removed stale lab %s (its builder died)", lab)
+    return removed
 
 
 def _used_indexes() -> set[int]:
@@ -159,6 +208,10 @@ class School:
         _LOCK.touch(exist_ok=True)
         with _LOCK.open("r+") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
+            sweep_stale_labs()
+            _OWNERS.mkdir(exist_ok=True)
+            (_OWNERS / f"{self.id}.pid").write_text(str(os.getpid()))
+            self._built.append("owner")
             used = _used_indexes()
             self.index = next(i for i in range(1, 255) if i not in used)
             self._ns(self.router_ns)
@@ -310,6 +363,8 @@ class School:
             # normally gone with the router namespace; this covers a failure before the move
             if _run(["ip", "link", "show", self.host_dev], check=False).returncode == 0:
                 _run(["ip", "link", "del", self.host_dev], check=False)
+        if "owner" in self._built:
+            (_OWNERS / f"{self.id}.pid").unlink(missing_ok=True)
         self._built.clear()
 
 

@@ -105,3 +105,22 @@ def test_stream_quality_counts_gaps_and_freezes() -> None:
     assert q.max_gap == pytest.approx(0.52, abs=0.01)
     assert recovery_time(times, 1.0) == pytest.approx(0.5, abs=0.01)
     assert recovery_time([5.0], 1.0) is None
+
+
+def test_a_lab_whose_builder_was_killed_is_swept_by_the_next_one(netlab) -> None:
+    code = (
+        "from server.netlab import School, LinkSpec\n"
+        "s = School(LinkSpec(delay_ms=10)); s.build(); print(s.id, flush=True)\n"
+        "import time; time.sleep(120)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=REPO
+    )
+    assert proc.stdout is not None
+    lab = proc.stdout.readline().strip()
+    assert f"vlg{lab}c" in _namespaces()
+    proc.kill()  # SIGKILL: no finally, no cleanup
+    proc.wait(10)
+    with School(LinkSpec()):
+        listing = _namespaces()
+    assert f"vlg{lab}c" not in listing and f"vlg{lab}r" not in listing
