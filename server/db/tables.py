@@ -7,12 +7,14 @@ import line per module here.
 
 from __future__ import annotations
 
-from server.db import models  # noqa: F401
-from server.db import models_interaction  # noqa: F401
-from server.db import models_collab  # noqa: F401
-from server.db import models_reach  # noqa: F401
-from server.db import models_recording  # noqa: F401
-from server.db import models_supervision  # noqa: F401
+from server.db import (
+    models,  # noqa: F401
+    models_collab,  # noqa: F401
+    models_interaction,  # noqa: F401
+    models_reach,  # noqa: F401
+    models_recording,  # noqa: F401
+    models_supervision,  # noqa: F401
+)
 from server.db.models import Base
 
 __all__ = ["Base"]
