@@ -25,7 +25,11 @@ import typer
 
 from server.settings import Settings
 
-broadcast_app = typer.Typer(help="Send a live lesson or a library recording to RTMP / MPEG-TS.")
+broadcast_app = typer.Typer(
+    help="Send a live lesson or a library recording to RTMP / MPEG-TS.",
+    # A group with no subcommands: let options follow LESSON_ID (`broadcast 12 --to URL`).
+    context_settings={"allow_interspersed_args": True},
+)
 
 
 def _size(value: str) -> tuple[int, int]:

@@ -237,7 +237,15 @@ async def run_live(ws_url: str, token: str, target: Target, opts: BroadcastOptio
         elif role == "main":
             comp.main = None
 
-    await client.join()
+    try:
+        await client.join()
+    except Exception as exc:  # refused, bad token, lesson not live: say so and stop
+        await client.close()
+        status.state = "failed"
+        status.last_error = f"cannot join the lesson at {ws_url}: {exc}"
+        log.warning("broadcast could not join", url=ws_url, error=str(exc))
+        (on_status or b.on_status)(status)
+        return status
     from server.broadcast.courseware import follow_courseware, http_base
 
     follower = asyncio.create_task(follow_courseware(client, comp, http_base(ws_url), status))

@@ -127,3 +127,32 @@ async def test_stop_ends_a_looping_playout_cleanly(playout_mp4: Path) -> None:
 def test_bad_target_urls_are_refused(url: str) -> None:
     with pytest.raises(ValidationFailed):
         parse_target(url)
+
+
+async def test_unreachable_signaling_server_fails_clearly() -> None:
+    from tests.integration.broadcast.conftest import free_port
+
+    target = parse_target(f"udp://127.0.0.1:{free_port()}")
+    status = await run_live(f"ws://127.0.0.1:{free_port()}/ws", "token", target,
+                            BroadcastOptions(**SMALL), BroadcastStatus("lesson:9", target.redacted))
+    assert status.state == "failed" and "cannot join the lesson" in (status.last_error or "")
+
+
+def test_cli_takes_lesson_id_then_options_and_reports_json(playout_mp4: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from server.cli import app
+    from tests.integration.broadcast.conftest import free_port
+
+    runner = CliRunner()
+    bad = runner.invoke(app, ["broadcast", "12", "--to", "http://example.com/live"])
+    assert bad.exit_code == 2 and "rtmp://" in bad.output
+    neither = runner.invoke(app, ["broadcast", "--to", "udp://127.0.0.1:5000"])
+    assert neither.exit_code == 2
+    ok = runner.invoke(app, ["broadcast", "--file", str(playout_mp4), "--to",
+                             f"udp://127.0.0.1:{free_port()}", "--json"])
+    assert ok.exit_code == 0, ok.output
+    states = [json.loads(line)["state"] for line in ok.stdout.splitlines() if line.startswith("{")]
+    assert states[-1] == "finished" and "running" in states
