@@ -29,3 +29,6 @@ bench_app.command("interaction")(interaction.main)
 from server.bench import courseware as courseware_bench  # noqa: E402
 
 bench_app.command("courseware")(courseware_bench.main)
+from server.bench import broadcast as broadcast_bench  # noqa: E402
+
+bench_app.command("broadcast")(broadcast_bench.main)
