@@ -131,6 +131,7 @@ class Scope:
     bucketed: bool = False  # group by day/week bucket (series)
     lesson_ids: tuple[int, ...] | None = None  # only these lessons, grouped per lesson
     per_lesson: bool = False  # every lesson of the scope, grouped per lesson (exports)
+    by_classroom: bool = False  # grouped per main classroom, rolled up to child units
 
 
 def _classrooms_under(path: str) -> sa.Select[Any]:
@@ -144,19 +145,22 @@ def _classrooms_under(path: str) -> sa.Select[Any]:
 
 def _scoped(d: SqlDialect, sc: Scope) -> sa.Subquery:
     """The lessons of the period whose main classroom lies under the unit, one row each,
-    with the group key (`key`: the main classroom, or the lesson for pages; `bucket`)
-    and the per-lesson facts computed in SQL.
+    with the group key (`key`: 0, the main classroom for drill-downs, or the lesson for
+    pages; `bucket` for series) and the per-lesson facts computed in SQL.
 
     The org tree stays out of these statements: the scope is a small hashed
-    `IN (classrooms under the unit)`, and classrooms are rolled up to units in Python,
-    so the big joins (attendance, quality, ...) meet only the lesson table.
+    `IN (classrooms under the unit)`, and classrooms are rolled up to child units in
+    Python, so the big joins (attendance, quality, ...) meet only the lesson table.
     Inlined (not a CTE) in every statement, so the planner sees real row counts.
     """
     held = sa.and_(Lesson.state.in_(HELD), Lesson.actual_start.is_not(None))
     delay = d.seconds_between(Lesson.actual_start, Lesson.starts_at)
     taught = d.seconds_between(Lesson.actual_end, Lesson.actual_start) / 60.0
-    by_lesson = sc.per_lesson or sc.lesson_ids is not None
-    key = Lesson.id if by_lesson else Lesson.main_classroom_id
+    key: Any = sa.literal(0)
+    if sc.per_lesson or sc.lesson_ids is not None:
+        key = Lesson.id
+    elif sc.by_classroom:
+        key = Lesson.main_classroom_id
     cols: list[Any] = [
         Lesson.id.label("lesson_id"),
         Lesson.starts_at.label("starts_at"),
@@ -228,12 +232,15 @@ def _statements(d: SqlDialect, sc: Scope) -> list[sa.Select[Any]]:
         .join(sl, sl.c.lesson_id == Participation.lesson_id)
         .group_by(*key)
     )
-    # One row per evaluation: summing a JSON object's values in SQL (json_each per row)
-    # cost more than parsing the few thousand small objects in Python.
     evaluations = (
-        sa.select(*key, Evaluation.scores.label("scores"))
+        sa.select(
+            *key,
+            n().label("evaluations"),
+            s(d.json_values_sum("evaluation", "scores")).label("evaluation_score_total"),
+        )
         .select_from(Evaluation)
         .join(sl, sl.c.lesson_id == Evaluation.lesson_id)
+        .group_by(*key)
     )
     recordings = (
         sa.select(
@@ -273,19 +280,9 @@ PAGE_IN_LIST_MAX = 500
 PG_CONCURRENCY = 3
 
 
-def _score_total(scores: Any) -> float:
-    if not isinstance(scores, dict):
-        return 0.0
-    return float(sum(v for v in scores.values() if isinstance(v, int | float)))
-
-
 def _merge(out: dict[tuple[int, int], UnitStats], rows: Any) -> None:
     for row in rows:
         stats = out.setdefault((int(row.key), int(row.bucket)), UnitStats())
-        if "scores" in row._mapping:
-            stats.evaluations += 1
-            stats.evaluation_score_total += _score_total(row.scores)
-            continue
         for name, value in row._mapping.items():
             if name in _INT_COLUMNS:
                 setattr(stats, name, int(value or 0))
@@ -420,7 +417,7 @@ async def children_stats(
             sa.select(OrgUnit).where(OrgUnit.parent_id == unit.id).order_by(OrgUnit.name)
         )
     ).all()
-    per_classroom = await _grouped(session, Scope(unit.path, period, tolerance))
+    per_classroom = await _grouped(session, Scope(unit.path, period, tolerance, by_classroom=True))
     grouped = _rollup(per_classroom, await _child_of_classrooms(session, unit))
     points = {
         r.unit_id: (int(r.points), int(r.active or 0))

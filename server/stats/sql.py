@@ -1,7 +1,7 @@
 """The few expressions that differ between PostgreSQL and SQLite.
 
-Why here: the statistics are one set of Core statements; only time arithmetic
-and integer division need per-dialect SQL.
+Why here: the statistics are one set of Core statements; only time arithmetic,
+integer division and summing a JSON object's values need per-dialect SQL.
 SQLite keeps timestamps as naive UTC text ("2026-03-02 08:00:00.000000"),
 which `julianday` parses; PostgreSQL has `timestamptz`.
 """
@@ -36,3 +36,14 @@ class SqlDialect:
         if self.pg:
             return sa.cast(sa.func.floor(value / width), sa.Integer)
         return sa.cast(value / width, sa.Integer)  # SQLite truncates; value >= 0
+
+    def json_values_sum(self, table: str, column: str) -> sa.ColumnElement[Any]:
+        """Sum of the numeric values of a JSON object column (a rubric's scores)."""
+        if self.pg:
+            sql = (
+                "(SELECT COALESCE(SUM(CAST(j.value AS DOUBLE PRECISION)), 0) "
+                f"FROM json_each_text({table}.{column}) AS j)"
+            )
+        else:
+            sql = f"(SELECT COALESCE(SUM(j.value), 0) FROM json_each({table}.{column}) AS j)"
+        return sa.literal_column(sql, sa.Float)
