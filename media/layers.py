@@ -8,7 +8,9 @@ plus its NACK retransmissions freezes for seconds, so going *down* must be
 quick (two bad reports in a row, about 1–2 s); going *up* must be slow and
 sure (the link stayed clean for ``hold`` seconds and we have not moved for
 ``hold`` seconds), or the consumer flaps between layers and each switch costs a
-keyframe.
+keyframe. A move up that is undone within twice the hold doubles the hold (to
+``max_hold``): a link that only looks clean on the low layer is not probed
+every few seconds.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class LayerParams:
     up_rtt: float = 0.3
     bad_samples_to_down: int = 2
     hold: float = 4.0  # settings.layer_switch_hold
+    max_hold: float = 60.0  # the hold doubles after each failed move up, to this
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ class LayerState:
     since: float = 0.0  # when ``allowed`` last changed
     bad_streak: int = 0
     good_since: float | None = None
+    hold: float | None = None  # current hold (None: params.hold); doubles after a failed probe
+    last_up: float | None = None
 
 
 def is_bad(sample: LinkSample, p: LayerParams) -> bool:
@@ -78,15 +83,20 @@ def decide(state: LayerState, sample: LinkSample, p: LayerParams) -> LayerState:
     good_since = (state.good_since if state.good_since is not None else sample.at) if good else None
     new = replace(state, bad_streak=bad_streak, good_since=good_since)
 
+    hold = state.hold if state.hold is not None else p.hold
     if state.allowed == "high" and bad_streak >= p.bad_samples_to_down:
-        return replace(new, allowed="low", since=sample.at, bad_streak=0, good_since=None)
+        if state.last_up is not None and sample.at - state.last_up <= 2 * hold:
+            hold = min(hold * 2, p.max_hold)  # the move up failed: wait longer next time
+        return replace(
+            new, allowed="low", since=sample.at, bad_streak=0, good_since=None, hold=hold
+        )
     if (
         state.allowed == "low"
         and good_since is not None
-        and sample.at - good_since >= p.hold
-        and sample.at - state.since >= p.hold
+        and sample.at - good_since >= hold
+        and sample.at - state.since >= hold
     ):
-        return replace(new, allowed="high", since=sample.at, good_since=None)
+        return replace(new, allowed="high", since=sample.at, good_since=None, last_up=sample.at)
     return new
 
 
