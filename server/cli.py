@@ -201,3 +201,7 @@ from server.broadcast.cli import broadcast_app  # noqa: E402
 
 app.add_typer(broadcast_app, name="broadcast")
 # --- end of sub-apps -------------------------------------------------------------------------
+
+
+if __name__ == "__main__":  # `python -m server.cli` runs the same CLI as `tongbu`
+    app()
