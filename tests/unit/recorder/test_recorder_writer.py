@@ -49,7 +49,8 @@ def h264_packets(n: int, width: int, height: int) -> list[MediaPacket]:
         f.pts = i
         out += [MediaPacket(float(p.pts or 0) / 30, bytes(p), bool(p.is_keyframe))
                 for p in ctx.encode(f)]
-    out += [MediaPacket(float(p.pts or 0) / 30, bytes(p), bool(p.is_keyframe)) for p in ctx.encode()]
+    out += [MediaPacket(float(p.pts or 0) / 30, bytes(p), bool(p.is_keyframe))
+            for p in ctx.encode()]
     return out
 
 
