@@ -296,6 +296,23 @@ def ratios(points: list[Point]) -> dict[int, float]:
     return out
 
 
+def marginal(points: list[Point], mode: str) -> float | None:
+    """CPU % per additional subscriber: least-squares slope of CPU over subscriber count.
+
+    Why: at one or two subscribers the fixed cost (receiving and depacketizing the
+    publisher's stream, signaling) dominates both servers; the slope is what each
+    extra classroom costs, the number that decides how many classrooms fit.
+    """
+    xs = [p.subscribers for p in points if p.mode == mode and not p.error]
+    ys = [p.cpu_percent for p in points if p.mode == mode and not p.error]
+    if len(xs) < 2 or len(set(xs)) < 2:
+        return None
+    mx, my = mean(xs), mean(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
+        (x - mx) ** 2 for x in xs
+    )
+
+
 def markdown(points: list[Point], command: str, meta: dict[str, Any]) -> str:
     lines = [
         f"Command: `{command}`  ",
@@ -323,6 +340,12 @@ def markdown(points: list[Point], command: str, meta: dict[str, Any]) -> str:
         lines.append(
             "Ratio (MediaRelay CPU per subscriber ÷ Tongbu's): "
             + ", ".join(f"{n} sub: **{v:.1f}×**" for n, v in sorted(r.items()))
+        )
+    base, mine = marginal(points, "mediarelay"), marginal(points, "tongbu")
+    if base is not None and mine:
+        lines.append(
+            f"Marginal CPU per extra subscriber: MediaRelay {base:.2f} %, Tongbu {mine:.2f} % "
+            f"→ **{base / mine:.0f}×**"
         )
     return "\n".join(lines)
 
@@ -408,6 +431,10 @@ def main(
     for n, v in sorted(ratios(points).items()):
         console.print(f"ratio at {n} subscriber(s): MediaRelay / Tongbu CPU per subscriber = "
                       f"[bold]{v:.1f}×[/bold]")
+    base, mine = marginal(points, "mediarelay"), marginal(points, "tongbu")
+    if base is not None and mine:
+        console.print(f"marginal CPU per extra subscriber: MediaRelay {base:.2f} %, Tongbu "
+                      f"{mine:.2f} % → [bold]{base / mine:.0f}×[/bold]")
     target = out or Path("bench-results") / f"fanout-{int(time.time())}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(
