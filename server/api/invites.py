@@ -134,6 +134,21 @@ def invited_clause(
     return sa.union(sa.select(parent_col).where(user_col == p.user_id), by_unit)  # type: ignore[return-value]
 
 
+def visible_convened(
+    p: Principal, entity: Any, invite: Any, invite_fk: Any
+) -> sa.ColumnElement[bool]:
+    """Who sees a convened session (research or meeting): its host, whoever is invited (by
+    user or by a unit containing theirs), and admins of the unit it belongs to or above."""
+    invited = invited_clause(p, invite_fk, invite.user_id, invite.org_unit_id)
+    clauses: list[sa.ColumnElement[bool]] = [entity.id.in_(invited)]
+    if p.user_id is not None:
+        clauses.append(entity.host_id == p.user_id)
+    if p.role is Role.ADMIN:
+        under = sa.select(OrgUnit.id).where(OrgUnit.path.startswith(p.org_path, autoescape=True))
+        clauses.append(entity.org_unit_id.in_(under))
+    return sa.or_(*clauses)
+
+
 def require_can_convene(p: Principal, what: str) -> None:
     if p.role not in (Role.TEACHER, Role.RESEARCHER, Role.ADMIN) or p.user_id is None:
         raise PermissionDenied(f"only teachers, researchers and admins convene a {what}")

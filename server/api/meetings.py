@@ -28,9 +28,10 @@ from server.api.invites import (
     require_can_convene,
     require_joinable,
     room_join,
+    visible_convened,
 )
 from server.auth import Principal
-from server.db.models import OrgUnit, Role
+from server.db.models import Role
 from server.db.models_collab import Meeting, MeetingInvite, SessionState
 from server.errors import NotFound, PermissionDenied
 from server.policy import is_admin_over, unit_path
@@ -68,16 +69,7 @@ class MeetingPublic(BaseModel):
 
 
 def visible_meetings(p: Principal) -> sa.ColumnElement[bool]:
-    invited = invited_clause(
-        p, MeetingInvite.meeting_id, MeetingInvite.user_id, MeetingInvite.org_unit_id
-    )
-    clauses: list[sa.ColumnElement[bool]] = [Meeting.id.in_(invited)]
-    if p.user_id is not None:
-        clauses.append(Meeting.host_id == p.user_id)
-    if p.role is Role.ADMIN:
-        under = sa.select(OrgUnit.id).where(OrgUnit.path.startswith(p.org_path, autoescape=True))
-        clauses.append(Meeting.org_unit_id.in_(under))
-    return sa.or_(*clauses)
+    return visible_convened(p, Meeting, MeetingInvite, MeetingInvite.meeting_id)
 
 
 async def get_visible_meeting(session: AsyncSession, p: Principal, meeting_id: int) -> Meeting:

@@ -28,9 +28,10 @@ from server.api.invites import (
     require_can_convene,
     require_joinable,
     room_join,
+    visible_convened,
 )
 from server.auth import Principal
-from server.db.models import Course, OrgUnit, Role
+from server.db.models import Course, Role
 from server.db.models_collab import CourseNote, ResearchInvite, ResearchSession, SessionState
 from server.errors import NotFound, PermissionDenied, ValidationFailed
 from server.policy import is_admin_over, unit_path, visible_courses
@@ -94,16 +95,7 @@ class NotePublic(BaseModel):
 
 
 def visible_sessions(p: Principal) -> sa.ColumnElement[bool]:
-    invited = invited_clause(
-        p, ResearchInvite.session_id, ResearchInvite.user_id, ResearchInvite.org_unit_id
-    )
-    clauses: list[sa.ColumnElement[bool]] = [ResearchSession.id.in_(invited)]
-    if p.user_id is not None:
-        clauses.append(ResearchSession.host_id == p.user_id)
-    if p.role is Role.ADMIN:
-        under = sa.select(OrgUnit.id).where(OrgUnit.path.startswith(p.org_path, autoescape=True))
-        clauses.append(ResearchSession.org_unit_id.in_(under))
-    return sa.or_(*clauses)
+    return visible_convened(p, ResearchSession, ResearchInvite, ResearchInvite.session_id)
 
 
 async def get_visible_session(
