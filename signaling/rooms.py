@@ -67,6 +67,13 @@ class Peer(Protocol):
     def close(self, reason: CloseReason, message: str = "") -> None: ...
 
 
+def _gate(consumer: Any, on: bool) -> None:
+    if on and consumer.paused:
+        consumer.resume()
+    elif not on and not consumer.paused:
+        consumer.pause()
+
+
 def _new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:12]}"
 
@@ -311,8 +318,15 @@ class Room:
             source=producer.source,
             layer=producer.layer,
             group=producer.group,
-            paused=bool(producer.paused),
+            paused=self._paused_for_room(producer),
         )
+
+    def _paused_for_room(self, producer: Any) -> bool:
+        """What the room is told: not heard/seen by the room (hidden listeners aside)."""
+        owner = self.participants.get(self._owners.get(producer.id, ""))
+        if owner is None:
+            return bool(producer.paused)
+        return not self._live(owner, producer)
 
     def floor_state(self) -> FloorState:
         f = self.floor
@@ -348,14 +362,30 @@ class Room:
             return True
         return self.policy.live(moderator=p.moderator, speaks=self.floor.is_speaker(p.id))
 
+    def _overheard(self, p: Participant, producer: Any) -> bool:
+        """Sound of a classroom without the floor: not for the room, but hidden listeners
+        (evaluators, the recorder) hear it, so a recording keeps every classroom's voice.
+        A muted microphone is silent for everyone."""
+        return producer.kind == "audio" and producer.kind not in p.muted and not self._live(
+            p, producer
+        )
+
+    def _hears(self, sub: Participant, owner: Participant, producer: Any) -> bool:
+        return self._live(owner, producer) or (sub.hidden and self._overheard(owner, producer))
+
     def _apply_gate(self, p: Participant) -> None:
-        """Pause or resume a participant's producers after a floor or mute change."""
+        """Pause or resume a participant's producers, and each consumer of them, after a
+        floor or mute change (the producer runs while anyone may receive it)."""
         for producer in p.producers.values():
-            live = self._live(p, producer)
-            if live and producer.paused:
+            running = self._live(p, producer) or self._overheard(p, producer)
+            if running and producer.paused:
                 producer.resume()
-            elif not live and not producer.paused:
+            elif not running and not producer.paused:
                 producer.pause()
+            for sub in self.participants.values():
+                s = sub.subscriptions.get(producer.group)
+                if s is not None:
+                    _gate(s.consumer, self._hears(sub, p, producer))
 
     def _wants(self, sub: Participant, owner_id: str, source: str | None = None) -> bool:
         if sub.id == owner_id or not sub.claims.grants.subscribe or not sub.auto_subscribe:
@@ -551,6 +581,9 @@ class Room:
                     consumers.append(existing.consumer)
                     continue
                 consumer = await sub.recv_transport.consume(producer, layer=layer)
+                owner = self.participants.get(self._owners[producer.id])
+                if owner is not None:
+                    _gate(consumer, self._hears(sub, owner, producer))
                 sub.subscriptions[producer.group] = Subscription(consumer, producer.id, explicit)
                 consumers.append(consumer)
                 changed = True

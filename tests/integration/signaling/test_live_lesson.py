@@ -100,6 +100,32 @@ async def test_floor_grant_carries_classroom_media_and_revoke_stops_it(
             await c.leave()
 
 
+async def test_hidden_listeners_hear_a_classroom_without_the_floor(
+    live_server: LiveServer, clip: Path
+) -> None:
+    """The room does not hear a classroom without the floor, an evaluator (and the recorder)
+    does; a muted microphone is silent for everyone."""
+    teacher = client(live_server, "teacher", RoomRole.TEACHER)
+    school = client(live_server, "school-a")
+    evaluator = client(live_server, "expert", RoomRole.EVALUATOR)
+    try:
+        for c in (teacher, school, evaluator):
+            await c.join()
+        mine = await school.publish_file(clip)
+        audio = [p.id for p in mine if p.kind == "audio"]
+        assert all(p.paused for p in mine if p.kind == "audio"), "announced as not heard"
+        await evaluator.wait_for_frames(10, producer_ids=audio, within=15)
+        assert sum(teacher.frames[p] for p in audio) == 0
+        await teacher.mute(school.participant_id, "audio")  # type: ignore[arg-type]
+        await asyncio.sleep(0.5)
+        heard = sum(evaluator.frames[p] for p in audio)
+        assert await counts_after(evaluator, audio, 1.0) == heard, "muted, yet overheard"
+        assert sum(teacher.frames[p] for p in audio) == 0
+    finally:
+        for c in (evaluator, school, teacher):
+            await c.leave()
+
+
 async def test_hidden_evaluator_is_never_announced(live_server: LiveServer, clip: Path) -> None:
     teacher = client(live_server, "teacher", RoomRole.TEACHER)
     school = client(live_server, "school-a")
