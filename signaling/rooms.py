@@ -13,9 +13,12 @@ Who receives what (the policy, kept in `Room._wants`):
 - the other participants (receiving classrooms) consume the moderators'
   producers and those of the floor holder only: 50 classrooms each consuming
   49 others would put ~200 m-sections in every classroom's peer connection.
-Independently, a non-moderator's producers are paused (`producer.pause()`)
-unless it holds the floor, so nobody hears a classroom that has not been given
-the floor; the teacher's media is always live.
+Independently, the floor gates *sound* (`_live`, `_apply_gate`): a classroom's
+audio reaches the room only while it holds the floor (the teacher's always);
+its video always flows to those who consume it (the teacher's tiles). Hidden
+listeners (evaluators, the recorder) also hear a classroom without the floor
+(per-consumer pause), so recordings keep every classroom's voice; a muted
+microphone (`mute`) pauses the producer itself and is silent for everyone.
 """
 
 from __future__ import annotations
