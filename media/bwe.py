@@ -64,6 +64,7 @@ class BweParams:
     loss_low: float = 0.10
     loss_high: float = 0.15
     loss_smoothing: float = 0.4  # weight of the newest report in the smoothed loss
+    clean_loss: float = 0.01  # below this (report and smoothed) the link carries what is sent
     increase: float = 1.08
     queue_rtt: float = 0.25  # RTT this far above its minimum: a queue builds up
     silence: float = 3.0  # no report for this long: the link was down, not congested
@@ -168,7 +169,7 @@ class BandwidthEstimator:
         elif raw < p.loss_low:
             # grow, but not far past what is actually sent (no meaningless 20 Mbit/s numbers)
             est = min(est * p.increase, max(est, 2 * sending_bps, p.start_bps))
-            if not remb_caps:
+            if not remb_caps and raw < p.clean_loss and loss < p.clean_loss:
                 # No loss, no queue, no REMB below what we send: the link carries what we
                 # send, so the estimate is at least that (with the fit margin). Otherwise a
                 # layer above the start value (720p with keyframe bursts) would be judged
