@@ -8,10 +8,11 @@ local calendar days (`from`, `to`, inclusive) capped at
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +26,7 @@ from server.policy import get_visible_lesson, lesson_places, require_admin, room
 from server.settings import Settings
 from server.stats import (
     Granularity,
+    LessonRow,
     Period,
     children_stats,
     lesson_rows,
@@ -92,37 +94,10 @@ class SeriesOut(BaseModel):
     items: list[BucketRow]
 
 
-class LessonStatsRow(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    lesson_id: int
-    title: str
-    school_id: int
-    school_name: str
-    teacher_name: str
-    state: str
-    starts_at: datetime
-    actual_start: datetime | None
-    actual_end: datetime | None
-    start_delay_seconds: float | None
-    on_time: bool
-    minutes_taught: float
-    receivers_booked: int
-    receivers_connected: int
-    pupils_reported: int
-    evaluations: int
-    mean_evaluation_score: float | None
-    recordings_ready: int
-    quality_samples: int
-    mean_loss: float | None
-    mean_rtt_ms: float | None
-    mean_low_layer_share: float | None
-
-
 class LessonsOut(BaseModel):
     unit: UnitRef
     period: PeriodOut
-    items: list[LessonStatsRow]
+    items: list[LessonRow]
     total: int
     limit: int
     offset: int
@@ -179,11 +154,24 @@ def _tol(settings: Settings, tolerance: int | None) -> int:
     return settings.supervision.on_time_tolerance if tolerance is None else tolerance
 
 
-# --- reports -------------------------------------------------------------------------------
+@dataclasses.dataclass
+class ReportScope:
+    """What every report starts from: the unit in the caller's scope, the period, the
+    on-time tolerance (and the raw inputs, for reports that cut the period otherwise)."""
+
+    unit: OrgUnit
+    period: Period
+    tolerance: int
+    first: date
+    last: date
+    tz: str | None
+    settings: Settings
+
+    def cut(self, granularity: Granularity) -> Period:
+        return _period(self.settings, self.first, self.last, self.tz, granularity)
 
 
-@router.get("/units/{unit_id}/summary", response_model=SummaryOut)
-async def summary(
+async def report_scope(
     unit_id: int,
     first: FromDay,
     last: ToDay,
@@ -192,11 +180,25 @@ async def summary(
     p: CurrentPrincipal,
     tz: Tz = None,
     tolerance: Tolerance = None,
-) -> SummaryOut:
-    """Totals of the unit (everything under it) over the period."""
+) -> ReportScope:
     unit = await scoped_unit(session, p, unit_id)
     period = _period(settings, first, last, tz, Granularity.TERM)
-    tol = _tol(settings, tolerance)
+    return ReportScope(unit, period, _tol(settings, tolerance), first, last, tz, settings)
+
+
+ScopeDep = Annotated[ReportScope, Depends(report_scope)]
+
+
+# --- reports -------------------------------------------------------------------------------
+
+
+@router.get("/units/{unit_id}/summary", response_model=SummaryOut)
+async def summary(
+    r: ScopeDep,
+    session: SessionDep,
+) -> SummaryOut:
+    """Totals of the unit (everything under it) over the period."""
+    unit, period, tol = r.unit, r.period, r.tolerance
     stats = await unit_stats(session, unit.path, period, tol)
     return SummaryOut(
         unit=UnitRef.model_validate(unit),
@@ -207,19 +209,11 @@ async def summary(
 
 @router.get("/units/{unit_id}/children", response_model=ChildrenOut)
 async def children(
-    unit_id: int,
-    first: FromDay,
-    last: ToDay,
+    r: ScopeDep,
     session: SessionDep,
-    settings: SettingsDep,
-    p: CurrentPrincipal,
-    tz: Tz = None,
-    tolerance: Tolerance = None,
 ) -> ChildrenOut:
     """One row per child unit: the drill-down table (a school has none; see /lessons)."""
-    unit = await scoped_unit(session, p, unit_id)
-    period = _period(settings, first, last, tz, Granularity.TERM)
-    tol = _tol(settings, tolerance)
+    unit, period, tol = r.unit, r.period, r.tolerance
     rows = await children_stats(session, unit, period, tol)
     return ChildrenOut(
         unit=UnitRef.model_validate(unit),
@@ -230,20 +224,12 @@ async def children(
 
 @router.get("/units/{unit_id}/series", response_model=SeriesOut)
 async def series(
-    unit_id: int,
-    first: FromDay,
-    last: ToDay,
+    r: ScopeDep,
     session: SessionDep,
-    settings: SettingsDep,
-    p: CurrentPrincipal,
     granularity: Granularity = Granularity.WEEK,
-    tz: Tz = None,
-    tolerance: Tolerance = None,
 ) -> SeriesOut:
     """The period cut into day or week buckets (term: one bucket) for charts."""
-    unit = await scoped_unit(session, p, unit_id)
-    period = _period(settings, first, last, tz, granularity)
-    tol = _tol(settings, tolerance)
+    unit, period, tol = r.unit, r.cut(granularity), r.tolerance
     rows = await series_stats(session, unit.path, period, tol)
     return SeriesOut(
         unit=UnitRef.model_validate(unit),
@@ -255,25 +241,17 @@ async def series(
 
 @router.get("/units/{unit_id}/lessons", response_model=LessonsOut)
 async def lessons(
-    unit_id: int,
-    first: FromDay,
-    last: ToDay,
-    session: SessionDep,
-    settings: SettingsDep,
-    p: CurrentPrincipal,
+    r: ScopeDep,
     paging: PagingDep,
-    tz: Tz = None,
-    tolerance: Tolerance = None,
+    session: SessionDep,
 ) -> LessonsOut:
     """Per-lesson facts of the unit's lessons in the period, by start time, paginated."""
-    unit = await scoped_unit(session, p, unit_id)
-    period = _period(settings, first, last, tz, Granularity.TERM)
-    tol = _tol(settings, tolerance)
+    unit, period, tol = r.unit, r.period, r.tolerance
     total, rows = await lesson_rows(session, unit.path, period, tol, paging.limit, paging.offset)
     return LessonsOut(
         unit=UnitRef.model_validate(unit),
         period=_period_out(period, tol),
-        items=[LessonStatsRow.model_validate(r) for r in rows],
+        items=rows,
         total=total,
         limit=paging.limit,
         offset=paging.offset,
@@ -286,21 +264,15 @@ async def lessons(
     responses={200: {"content": {"text/csv": {}, "application/vnd.ms-excel": {}}}},
 )
 async def export(
-    unit_id: int,
-    first: FromDay,
-    last: ToDay,
-    session: SessionDep,
-    settings: SettingsDep,
+    r: ScopeDep,
     p: CurrentPrincipal,
+    settings: SettingsDep,
+    session: SessionDep,
     table: Literal["children", "lessons"] = "children",
     format: Literal["csv", "xlsx"] = "csv",
-    tz: Tz = None,
-    tolerance: Tolerance = None,
 ) -> Response:
     """The drill-down or lesson table as a file; server-side so the export is audited."""
-    unit = await scoped_unit(session, p, unit_id)
-    period = _period(settings, first, last, tz, Granularity.TERM)
-    tol = _tol(settings, tolerance)
+    unit, period, tol = r.unit, r.period, r.tolerance
     if table == "children":
         rows: list[dict[str, Any]] = [
             {"unit_id": u.id, "unit_name": u.name, "level": u.level.value, **s.as_dict()}
@@ -316,17 +288,23 @@ async def export(
                 "choose a shorter period or a smaller unit",
                 {"rows": total, "max_rows": limit},
             )
-        rows = [LessonStatsRow.model_validate(r).model_dump() for r in lesson_list]
+        rows = [dataclasses.asdict(r) for r in lesson_list]
         columns = LESSON_COLUMNS
     audit(
         session,
         p,
         "stats.exported",
         f"org_unit:{unit.id}",
-        {"table": table, "format": format, "from": str(first), "to": str(last), "rows": len(rows)},
+        {
+            "table": table,
+            "format": format,
+            "from": str(r.first),
+            "to": str(r.last),
+            "rows": len(rows),
+        },
         scope_path=unit.path,
     )
-    name = f"tongbu-{table}-{unit.id}-{first}-{last}.{format}"
+    name = f"tongbu-{table}-{unit.id}-{r.first}-{r.last}.{format}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     # Up to max_export_rows rows: building the file is CPU work, off the event loop.
     if format == "csv":
