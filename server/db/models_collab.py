@@ -29,18 +29,13 @@ class SessionState(StrEnum):
     ENDED = "ended"
 
 
-class ResearchSession(Base):
-    """A 同步教研 session: teachers of several schools meet; everyone may publish."""
-
-    __tablename__ = "research_session"
+class Convened:
+    """Columns of a convened session (research or meeting): a host, the host's unit when
+    created (admins over it see and manage the session), a time window and a state."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(sa.String(200))
-    course_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("course.id", ondelete="SET NULL"), index=True
-    )
     host_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="RESTRICT"))
-    # The host's unit when created: admins over it see and manage the session.
     org_unit_id: Mapped[int] = mapped_column(sa.ForeignKey("org_unit.id", ondelete="RESTRICT"))
     starts_at: Mapped[datetime] = mapped_column(index=True)
     ends_at: Mapped[datetime] = mapped_column()
@@ -50,23 +45,39 @@ class ResearchSession(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class ResearchInvite(Base):
-    """One invited teacher (`user_id`) or school/unit (`org_unit_id`, everyone under it)."""
+class Invite:
+    """One invitation of a convened session: a user, or a unit (everyone under it)."""
 
-    __tablename__ = "research_invite"
     __table_args__ = (
         sa.CheckConstraint("(user_id IS NULL) <> (org_unit_id IS NULL)", name="one_target"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    session_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("research_session.id", ondelete="CASCADE"), index=True
-    )
     user_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("user_account.id", ondelete="CASCADE"), index=True
     )
     org_unit_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("org_unit.id", ondelete="CASCADE")
+    )
+
+
+class ResearchSession(Convened, Base):
+    """A 同步教研 session: teachers of several schools meet; everyone may publish."""
+
+    __tablename__ = "research_session"
+
+    course_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("course.id", ondelete="SET NULL"), index=True
+    )
+
+
+class ResearchInvite(Invite, Base):
+    """One invited teacher (`user_id`) or school/unit (`org_unit_id`, everyone under it)."""
+
+    __tablename__ = "research_invite"
+
+    session_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("research_session.id", ondelete="CASCADE"), index=True
     )
 
 
@@ -89,40 +100,19 @@ class CourseNote(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class Meeting(Base):
+class Meeting(Convened, Base):
     """A 同步视讯 meeting (county/school video conference) with a host who grants the floor."""
 
     __tablename__ = "meeting"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    title: Mapped[str] = mapped_column(sa.String(200))
-    host_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="RESTRICT"))
-    org_unit_id: Mapped[int] = mapped_column(sa.ForeignKey("org_unit.id", ondelete="RESTRICT"))
-    starts_at: Mapped[datetime] = mapped_column(index=True)
-    ends_at: Mapped[datetime] = mapped_column()
-    state: Mapped[SessionState] = mapped_column(
-        str_enum(SessionState), default=SessionState.SCHEDULED
-    )
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-
-class MeetingInvite(Base):
+class MeetingInvite(Invite, Base):
     """One invited user, or a unit (every user and classroom device under it)."""
 
     __tablename__ = "meeting_invite"
-    __table_args__ = (
-        sa.CheckConstraint("(user_id IS NULL) <> (org_unit_id IS NULL)", name="one_target"),
-    )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     meeting_id: Mapped[int] = mapped_column(
         sa.ForeignKey("meeting.id", ondelete="CASCADE"), index=True
-    )
-    user_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("user_account.id", ondelete="CASCADE"), index=True
-    )
-    org_unit_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("org_unit.id", ondelete="CASCADE")
     )
 
 
