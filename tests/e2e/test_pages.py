@@ -25,6 +25,16 @@ def test_login_shows_todays_timetable_and_switches_language(
     assert row.get_by_role("link", name="准备上课").get_attribute("href") == (
         f"./teacher.html?lesson={lesson.id}"
     )
+    # The shortcuts lead to every part of the product a teacher uses.
+    for link_id, href in (
+        ("link-playback", "./playback.html"),
+        ("link-library", "./library.html"),
+        ("link-notices", "./notices.html"),
+        ("link-research", "./research.html"),
+        ("link-meeting", "./meeting.html"),
+    ):
+        assert page.locator(f"#{link_id}").get_attribute("href") == href
+    assert page.locator("#link-library").inner_text() == "课程资源库"
     screenshot(page, "home-teacher")
 
     page.get_by_label("界面语言").select_option("en")

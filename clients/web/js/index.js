@@ -95,6 +95,12 @@ async function home() {
   if (roles.includes('teacher') && me.user_id) {
     links.push(h('a', { class: 'btn btn-secondary', href: `./report.html?user=${me.user_id}`, id: 'link-report' }, t('collab.link_report')));
   }
+  // Issues 7 and 9: replay (点播), the lesson library (名校网络课堂), timetable notices.
+  if (roles.some((r) => ['teacher', 'evaluator', 'admin'].includes(r))) {
+    links.push(h('a', { class: 'btn btn-secondary', href: './playback.html', id: 'link-playback' }, t('playback.link')));
+  }
+  links.push(h('a', { class: 'btn btn-secondary', href: './library.html', id: 'link-library' }, t('library.title')));
+  links.push(h('a', { class: 'btn btn-secondary', href: './notices.html', id: 'link-notices' }, t('notices.title')));
   const section = h('section', { class: 'stack', 'aria-labelledby': 'today-title' },
     h('div', { class: 'row' },
       h('h2', { id: 'today-title' }, t('home.today'), ' · ', fmtDate(new Date())),
