@@ -51,9 +51,11 @@ class MediaSettings(BaseModel):
     # Keep the last keyframe and the delta frames after it, so a late joiner starts at once.
     keyframe_cache_max_frames: int = 300
     # A late joiner starts from the cached keyframe and the deltas after it when they are
-    # at most this many frames (3 s at 30 fps), sent as one burst above its queue limit;
-    # a longer GOP waits for a fresh keyframe instead (a camera answers the PLI at once).
-    keyframe_prime_max_frames: int = 90
+    # at most this many frames (1 s at 30 fps), sent as one burst (above its queue limit if
+    # need be); further into the GOP it asks for a fresh keyframe instead: the publisher
+    # answers a PLI in a round trip, and many joiners each bursting seconds of video at once
+    # overflowed receive buffers and thin links (tongbu bench fanout, 25-50 subscribers).
+    keyframe_prime_max_frames: int = 30
     # Seconds a consumer must stay on a layer before the server moves it again.
     layer_switch_hold: float = 4.0
 

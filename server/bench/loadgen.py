@@ -37,7 +37,12 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSession
 
 from clients.python import PublishTrack, TongbuClient
 from media.passthrough import ReceiverTap
-from server.bench.source import LoopingPacketTrack, SendLog, payload_key
+from server.bench.source import (
+    LoopingPacketTrack,
+    SendLog,
+    answer_keyframe_requests,
+    payload_key,
+)
 from server.tokens import RoomRole, issue_room_token
 
 ROOM = "bench-fanout"
@@ -85,6 +90,9 @@ async def publish_sfu(
                 PublishTrack(audio, "mic", "high", "audio/opus"),
             ]
         )
+        for transceiver, spec in c._send_tracks:
+            if spec.track is video:
+                answer_keyframe_requests(transceiver.sender, video)
         await _write_sendlog(log, sendlog, stop)
 
 
@@ -97,7 +105,9 @@ async def publish_baseline(base: str, clip: Path, sendlog: Path, stop: asyncio.E
     log = SendLog()
     video, audio = _tracks(clip, log)
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    _prefer(pc, pc.addTransceiver(video, direction="sendonly"), "video/vp8")
+    video_transceiver = pc.addTransceiver(video, direction="sendonly")
+    _prefer(pc, video_transceiver, "video/vp8")
+    answer_keyframe_requests(video_transceiver.sender, video)
     _prefer(pc, pc.addTransceiver(audio, direction="sendonly"), "audio/opus")
     await pc.setLocalDescription(await pc.createOffer())
     async with httpx.AsyncClient(timeout=30) as http:

@@ -13,6 +13,7 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -66,28 +67,51 @@ def payload_key(data: bytes) -> int:
 
 
 class LoopingPacketTrack(MediaStreamTrack):
-    """Yields `av.Packet`s of a pre-encoded clip forever, at the clip's real-time pace."""
+    """Yields `av.Packet`s of a pre-encoded clip forever, at the clip's real-time pace.
+
+    Like a camera's encoder it answers a keyframe request (`request_keyframe`, wired
+    to the sender's PLI/FIR by `answer_keyframe_requests`): the next packet it sends
+    is the clip's next keyframe, so a subscriber that asked does not wait for the
+    clip's own keyframe interval. The timeline (pts, pacing) is unaffected: the clip
+    is skipped ahead, time is not.
+    """
 
     def __init__(self, path: Path, kind: str, log: SendLog | None = None) -> None:
         super().__init__()
         self.kind = kind
         self._clip = load_clip(path, kind)
         self._index = 0
-        self._loops = 0
+        self._sent = 0
+        self._step = max(1, self._clip.duration // len(self._clip.packets))
         self._t0: float | None = None
         self._log = log
         self._time_base = fractions.Fraction(1, self._clip.clock_rate)
+        self._want_keyframe = False
+        self.keyframes_forced = 0
+
+    def request_keyframe(self) -> None:
+        self._want_keyframe = True
+
+    def _skip_to_keyframe(self) -> None:
+        packets = self._clip.packets
+        for offset in range(len(packets)):
+            i = (self._index + offset) % len(packets)
+            if packets[i][2]:
+                self._index = i
+                self.keyframes_forced += 1
+                return
 
     async def recv(self) -> av.Packet:  # type: ignore[override]
         if self.readyState != "live":
             raise MediaStreamError
         clip = self._clip
-        pts, data, key = clip.packets[self._index]
-        pts += self._loops * clip.duration
-        self._index += 1
-        if self._index == len(clip.packets):
-            self._index = 0
-            self._loops += 1
+        if self._want_keyframe:
+            self._want_keyframe = False
+            self._skip_to_keyframe()
+        _pts, data, key = clip.packets[self._index]
+        self._index = (self._index + 1) % len(clip.packets)
+        pts = self._sent * self._step
+        self._sent += 1
         if self._t0 is None:
             self._t0 = time.monotonic()
         wait = self._t0 + pts / clip.clock_rate - time.monotonic()
@@ -101,3 +125,9 @@ class LoopingPacketTrack(MediaStreamTrack):
         if self._log is not None:
             self._log.record(data)
         return packet
+
+
+def answer_keyframe_requests(sender: Any, track: LoopingPacketTrack) -> None:
+    """Route a sender's incoming PLI/FIR to the track (aiortc 1.16: `_send_keyframe` is what
+    an RTCP PLI/FIR calls; with packets instead of frames it would only set an encoder flag)."""
+    sender._send_keyframe = track.request_keyframe
