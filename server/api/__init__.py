@@ -53,7 +53,6 @@ def install_api(app: FastAPI, settings: Settings) -> None:
         users,
         webhooks,
     )
-
     from server.broadcast import api as broadcast_api
     from server.broadcast.manager import broadcasts_component
     from server.notices.mailer import mailer_component
