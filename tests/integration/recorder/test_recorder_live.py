@@ -39,6 +39,7 @@ FPS_CASES = [30, 15]
 
 # Real-time media on a shared 2-core machine: a CPU hiccup during the few seconds recorded
 # moves a flash or a beep by a frame. Each attempt must still meet the targets in full.
+@pytest.mark.realtime
 @pytest.mark.flaky(reruns=2, reruns_delay=2)
 @pytest.mark.parametrize("fps", FPS_CASES)
 async def test_live_lesson_recording_meets_sync_targets(live_server: LiveServer,  # noqa: F811

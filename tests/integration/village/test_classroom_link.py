@@ -18,7 +18,7 @@ from .media import arrivals, attend, publish_layers, video_consumer, watch_layer
 
 # Emulated links and real-time media share the 2-core machine with the rest of the suite:
 # a starved classroom process looks like a bad link. Each attempt asserts everything.
-pytestmark = pytest.mark.flaky(reruns=2, reruns_delay=2)
+pytestmark = [pytest.mark.realtime, pytest.mark.flaky(reruns=2, reruns_delay=2)]
 
 
 def _quiet(settings: Settings) -> Settings:
