@@ -295,7 +295,9 @@ async function render() {
     renderResults();
     if (canPublish) document.getElementById('lib-publish-box').append(await publishForm());
     const wanted = param('entry') || (state.entry && state.entry.id);
-    if (wanted) await openEntry(Number(wanted));
+    // A card clicked while this render was still loading has opened its player already:
+    // opening again would replace the <video> under a play() in progress.
+    if (wanted && !document.getElementById('lib-video')) await openEntry(Number(wanted));
   } catch (err) { showError(err); }
 }
 
