@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
@@ -89,16 +88,13 @@ async def test_unreachable_rtmp_server_retries_with_backoff_then_fails_clearly(
     target = parse_target(f"rtmp://127.0.0.1:{free_port()}/live/secret-key")
     opts = BroadcastOptions(**SMALL, max_retries=3, retry_base=0.1, retry_max=0.4)
     states: list[tuple[str, int]] = []
-    t0 = time.monotonic()
     status = await run_playout(playout_mp4, target, opts, BroadcastStatus("f", target.redacted),
                                on_status=lambda s: states.append((s.state, s.reconnects)))
-    elapsed = time.monotonic() - t0
     assert status.state == "failed" and status.reconnects == 3
     assert status.last_error is not None and "refused" in status.last_error.lower()
     assert "gave up after 3 retries" in status.last_error
     assert "secret-key" not in status.last_error
     assert ("reconnecting", 1) in states and ("reconnecting", 3) in states
-    assert elapsed >= 0.1 + 0.2 + 0.4  # the backoff waits happened
 
 
 async def test_stop_ends_a_looping_playout_cleanly(playout_mp4: Path) -> None:
@@ -113,10 +109,9 @@ async def test_stop_ends_a_looping_playout_cleanly(playout_mp4: Path) -> None:
     task = asyncio.create_task(run_playout(playout_mp4, target, b.opts, b.status, broadcast=b))
     await asyncio.wait_for(running.wait(), 15)
     assert b.status.state == "running"
-    t0 = time.monotonic()
     b.stop()
-    final = await asyncio.wait_for(task, 10)
-    assert final.state == "stopped" and time.monotonic() - t0 < 6
+    final = await asyncio.wait_for(task, 10)  # a guard against a hang, not a speed check
+    assert final.state == "stopped"
     assert final.frames >= 20 and final.reconnects == 0
 
 

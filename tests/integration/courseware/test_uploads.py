@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import time
 from typing import Any
 
 import httpx
@@ -139,12 +138,11 @@ async def test_oversize_upload_is_413(world: World) -> None:
     ],
     ids=["200000pt-page", "5000-pages"],
 )
-async def test_pdf_bombs_are_refused_quickly(world: World, make: Any, reason: str) -> None:
-    started = time.monotonic()
+async def test_pdf_bombs_are_refused(world: World, make: Any, reason: str) -> None:
     body = error(await upload(world, "teacher", make()), 422, "courseware_invalid")
+    # Refused on the page table (these reasons come from it), before any page is rendered;
+    # how fast is measured by `tongbu bench courseware`.
     assert body["details"]["reason"] == reason
-    # Refused on the page table, before any page is rendered: well inside the render timeout.
-    assert time.monotonic() - started < world.settings.courseware.render_timeout / 2
     assert await documents(world) == 0
 
 

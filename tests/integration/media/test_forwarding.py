@@ -124,10 +124,12 @@ async def test_stalled_subscriber_does_not_slow_others(clips, media_settings):
         raise AssertionError
 
     video.track.recv = never  # type: ignore[method-assign]
-    start = time.monotonic()
+    producer = next(p for p in room.producers.values() if p.kind == "video")
+    assert await wait_for(lambda: all(s.count("video") > 0 for s in healthy), 10)
+    got_before, sent_before = [s.count("video") for s in healthy], producer.frames
     await asyncio.sleep(2.5)
-    elapsed = time.monotonic() - start
-    counts = [s.count("video") for s in healthy]
+    forwarded = producer.frames - sent_before
+    counts = [s.count("video") - b for s, b in zip(healthy, got_before, strict=True)]
     stalled_audio = stalled.count("audio")
     healthy_audio = healthy[0].count("audio")
     v_stats, a_stats = video.stats(), audio.stats()
@@ -135,8 +137,8 @@ async def test_stalled_subscriber_does_not_slow_others(clips, media_settings):
         await s.close()
     await pub.close()
     await worker.close()
-    # full rate for the others (30 fps clip, minus ICE setup)
-    assert all(c >= 30 * (elapsed - 1.0) for c in counts), counts
+    # the others get every frame the producer got meanwhile (give or take those in flight)
+    assert forwarded > 30 and all(c >= forwarded - 3 for c in counts), (forwarded, counts)
     assert v_stats["frames_dropped"] > 0
     assert v_stats["queued"] <= media_settings.consumer_video_queue
     assert a_stats["frames_dropped"] == 0
