@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.api.lessons import ws_url
 from server.auth import Principal
 from server.db.models import OrgUnit, Role, UnitLevel, User, utcnow
-from server.errors import InvalidState, PermissionDenied, ValidationFailed
+from server.errors import InvalidState, NotFound, PermissionDenied, ValidationFailed
 from server.settings import Settings
 from server.tokens import RoomRole, issue_room_token
 
@@ -147,6 +147,22 @@ def visible_convened(
         under = sa.select(OrgUnit.id).where(OrgUnit.path.startswith(p.org_path, autoescape=True))
         clauses.append(entity.org_unit_id.in_(under))
     return sa.or_(*clauses)
+
+
+async def get_visible_convened(
+    session: AsyncSession, p: Principal, entity: Any, key: str, ident: int, what: str,
+    visible: sa.ColumnElement[bool],
+) -> Any:
+    """The session/meeting `ident` (404) if `p` may see it (403), by the `visible` rule."""
+    row = await session.get(entity, ident)
+    if row is None:
+        raise NotFound(f"{what} not found", {key: ident})
+    seen = await session.scalar(
+        sa.select(sa.func.count()).select_from(entity).where(entity.id == ident, visible)
+    )
+    if not seen:
+        raise PermissionDenied(f"{what} is outside your scope", {key: ident})
+    return row
 
 
 def require_can_convene(p: Principal, what: str) -> None:

@@ -24,6 +24,7 @@ from server.api.invites import (
     Invites,
     RoomJoin,
     check_invites,
+    get_visible_convened,
     invited_clause,
     require_can_convene,
     require_joinable,
@@ -33,7 +34,7 @@ from server.api.invites import (
 from server.auth import Principal
 from server.db.models import Role
 from server.db.models_collab import Meeting, MeetingInvite, SessionState
-from server.errors import NotFound, PermissionDenied
+from server.errors import PermissionDenied
 from server.policy import is_admin_over, unit_path
 from server.tokens import RoomRole
 
@@ -73,16 +74,9 @@ def visible_meetings(p: Principal) -> sa.ColumnElement[bool]:
 
 
 async def get_visible_meeting(session: AsyncSession, p: Principal, meeting_id: int) -> Meeting:
-    meeting = await session.get(Meeting, meeting_id)
-    if meeting is None:
-        raise NotFound("meeting not found", {"meeting_id": meeting_id})
-    seen = await session.scalar(
-        sa.select(sa.func.count())
-        .select_from(Meeting)
-        .where(Meeting.id == meeting_id, visible_meetings(p))
+    meeting: Meeting = await get_visible_convened(
+        session, p, Meeting, "meeting_id", meeting_id, "meeting", visible_meetings(p)
     )
-    if not seen:
-        raise PermissionDenied("meeting is outside your scope", {"meeting_id": meeting_id})
     return meeting
 
 

@@ -24,6 +24,7 @@ from server.api.invites import (
     Invites,
     RoomJoin,
     check_invites,
+    get_visible_convened,
     invited_clause,
     require_can_convene,
     require_joinable,
@@ -101,16 +102,10 @@ def visible_sessions(p: Principal) -> sa.ColumnElement[bool]:
 async def get_visible_session(
     session: AsyncSession, p: Principal, session_id: int
 ) -> ResearchSession:
-    research = await session.get(ResearchSession, session_id)
-    if research is None:
-        raise NotFound("research session not found", {"session_id": session_id})
-    seen = await session.scalar(
-        sa.select(sa.func.count())
-        .select_from(ResearchSession)
-        .where(ResearchSession.id == session_id, visible_sessions(p))
+    research: ResearchSession = await get_visible_convened(
+        session, p, ResearchSession, "session_id", session_id, "research session",
+        visible_sessions(p),
     )
-    if not seen:
-        raise PermissionDenied("research session is outside your scope", {"session_id": session_id})
     return research
 
 
