@@ -174,3 +174,26 @@ async def test_feature_messages_are_routed_to_the_room_instance() -> None:
     with pytest.raises(ProtocolError) as err:
         await features.dispatch(FakeRoom(), None, _Poke(n=1))  # type: ignore[arg-type]
     assert err.value.code is ErrorCode.UNKNOWN_TYPE
+
+
+async def test_the_lesson_log_on_an_unmigrated_database_gives_up_quietly(
+    tmp_path: object,
+) -> None:
+    from pathlib import Path
+
+    from server.settings import Settings
+    from signaling.lessonlog import LessonLog
+    from signaling.observers import RoomEvent
+
+    settings = Settings(data_dir=Path(str(tmp_path)), secret_key="s" * 40)
+    db = Database.from_settings(settings)
+    await db.open()
+    try:
+        log = LessonLog(db)
+        event = RoomEvent(name="participant.joined", room="lesson-1", data={"classroom_id": 1})
+        await log(event)  # no tables: a warning, not an exception into the event bus
+        assert log._broken
+        await log(event)  # and no further attempts
+        await log(RoomEvent(name="room.opened", room="meeting-3"))  # not a lesson: ignored
+    finally:
+        await db.close()
