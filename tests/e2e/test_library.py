@@ -74,8 +74,10 @@ def test_teacher_publishes_searches_plays_and_the_view_count_goes_up(
     page.locator("#lib-count").filter(has_text="共 1 节课").wait_for()
     card = page.locator("#lib-grid .lib-card").first
     assert "分数的初步认识" in card.inner_text()
-    thumb_ok = card.locator("img").evaluate("img => img.complete && img.naturalWidth > 0")
-    assert thumb_ok, "the thumbnail did not load"
+    # The thumbnail loads (waited for: the card is rendered before its image arrives).
+    page.wait_for_function(
+        "() => { const img = document.querySelector('#lib-grid .lib-card img');"
+        " return img && img.complete && img.naturalWidth > 0; }", timeout=15_000)
     page.get_by_label("关键词").fill("不存在的课程名称")
     page.get_by_role("button", name="搜索").click()
     page.locator("#lib-empty").wait_for()
